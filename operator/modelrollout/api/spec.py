@@ -1,0 +1,64 @@
+"""The ModelDeployment spec: the top of the API."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, ValidationError, model_validator
+
+from modelrollout.api.base import ApiModel
+from modelrollout.api.batch import Batch, Gates
+from modelrollout.api.rollout import Rollout
+from modelrollout.api.serving import ModelRef, Serving
+
+Mode = Literal["online", "batch", "hybrid"]
+
+
+class ModelDeploymentSpec(ApiModel):
+    """Desired state: which model, served how, replaced how."""
+
+    model_config = ApiModel.model_config | {
+        "json_schema_extra": {
+            "x-kubernetes-validations": [
+                {"rule": "self.mode == 'online' || has(self.batch)",
+                 "message": "mode batch and hybrid need spec.batch with a schedule"},
+            ]
+        }
+    }
+
+    model: ModelRef
+    mode: Mode = Field(default="online", description="online: model; batch: lookup; hybrid: lookup then model.")
+    serving: Serving = Field(default=Serving())
+    rollout: Rollout = Field(default=Rollout())
+    batch: Batch | None = None
+    gates: Gates | None = None
+
+    @model_validator(mode="after")
+    def _batch_when_needed(self) -> ModelDeploymentSpec:
+        if self.mode != "online" and self.batch is None:
+            raise ValueError(f"mode {self.mode} needs spec.batch with a schedule")
+        return self
+
+
+class SpecError(ValueError):
+    """A spec the operator cannot act on, with a message fit for a condition and an event."""
+
+
+def parse_spec(raw: dict[str, Any]) -> ModelDeploymentSpec:
+    """Parse a spec from the wire, turning pydantic's errors into one readable message."""
+    try:
+        return ModelDeploymentSpec.model_validate(raw)
+    except ValidationError as exc:
+        raise SpecError(format_validation_error(exc)) from None
+
+
+def format_validation_error(exc: ValidationError, limit: int = 5) -> str:
+    """`spec.serving.replicas: Input should be greater than or equal to 0; ...` (bounded)."""
+    parts = []
+    for error in exc.errors()[:limit]:
+        where = ".".join(str(p) for p in ("spec", *error["loc"]))
+        parts.append(f"{where}: {error['msg']}")
+    more = len(exc.errors()) - limit
+    if more > 0:
+        parts.append(f"and {more} more")
+    return "; ".join(parts)

@@ -1,0 +1,42 @@
+"""The `modelrollout` command (also `kubectl modelrollout`).
+
+Each subcommand lives in its own module under `modelrollout.cli` and exposes
+`register(subparsers)`, which adds its parser and sets `func` to a callable taking the
+parsed arguments and returning an exit code. Modules are imported lazily so that, e.g.,
+`modelrollout advise` does not pay for importing kopf.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# subcommand module names under modelrollout.cli, in help order
+SUBCOMMANDS = ("operator", "render", "crd")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="modelrollout",
+        description="Serve ML models on Kubernetes and roll new versions out safely.",
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    subparsers.required = True
+    for name in SUBCOMMANDS:
+        module = importlib.import_module(f"modelrollout.cli.{name}_cmd")
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

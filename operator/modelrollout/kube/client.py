@@ -1,0 +1,169 @@
+"""The one place that talks to the Kubernetes API server.
+
+Blocking (the official client is synchronous): callers in async code run these methods in
+a thread. Requests are built by hand on the official client's transport (auth, TLS, proxies
+from kubeconfig) so that server-side apply, the status subresource and merge patches are
+exactly the HTTP calls the API conventions describe, with no per-call discovery.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+from typing import Any
+
+from kubernetes import client as k8s
+from kubernetes import config as k8s_config
+
+from modelrollout.kube.kinds import EVENT, MODEL_DEPLOYMENT, Kind, kind_of
+
+log = logging.getLogger(__name__)
+
+FIELD_MANAGER = "modelrollout-operator"
+APPLY = "application/apply-patch+yaml"
+MERGE = "application/merge-patch+json"
+REQUEST_TIMEOUT = (5, 30)  # connect, read (seconds)
+
+
+class ApiError(Exception):
+    """A non-2xx answer, with the server's Status message."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(f"{status}: {message}")
+        self.status = status
+        self.message = message
+
+
+def load_api_client() -> k8s.ApiClient:
+    """From `MODELROLLOUT_KUBE_SERVER` (tests, local fakes), in-cluster config, or kubeconfig."""
+    server = os.environ.get("MODELROLLOUT_KUBE_SERVER")
+    if server:
+        configuration = k8s.Configuration(host=server)
+        configuration.verify_ssl = False
+        return k8s.ApiClient(configuration)
+    try:
+        k8s_config.load_incluster_config()
+    except k8s_config.ConfigException:
+        k8s_config.load_kube_config()
+    return k8s.ApiClient()
+
+
+class KubeClient:
+    def __init__(self, api_client: k8s.ApiClient) -> None:
+        self.api = api_client
+        self._served: dict[str, tuple[float, bool]] = {}
+        self._served_lock = threading.Lock()
+
+    # --- transport ---------------------------------------------------------------------------
+    def _request(self, method: str, path: str, *, query: list[tuple[str, str]] | None = None,
+                 body: Any = None, content_type: str = "application/json") -> dict[str, Any]:
+        headers = {"Accept": "application/json", "Content-Type": content_type}
+        method, url, headers, body, post = self.api.param_serialize(
+            method=method, resource_path=path, query_params=query or [], header_params=headers,
+            body=body, auth_settings=["BearerToken"],
+        )
+        response = self.api.call_api(method, url, header_params=headers, body=body,
+                                     post_params=post, _request_timeout=REQUEST_TIMEOUT)
+        data = response.read()
+        text = data.decode() if isinstance(data, bytes) else (data or "")
+        if not 200 <= response.status < 300:
+            try:
+                message = json.loads(text).get("message", text)
+            except ValueError:
+                message = text
+            raise ApiError(response.status, message)
+        return json.loads(text) if text else {}
+
+    # --- objects -----------------------------------------------------------------------------
+    def get(self, kind: Kind, namespace: str, name: str) -> dict[str, Any] | None:
+        try:
+            return self._request("GET", kind.object_path(namespace, name))
+        except ApiError as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    def list(self, kind: Kind, namespace: str, *, label_selector: str | None = None) -> list[dict[str, Any]]:
+        query = [("labelSelector", label_selector)] if label_selector else []
+        return self._request("GET", kind.collection_path(namespace), query=query).get("items", [])
+
+    def apply(self, manifest: dict[str, Any]) -> dict[str, Any]:
+        """Server-side apply with the operator's field manager (force: the operator owns these)."""
+        kind = kind_of(manifest)
+        meta = manifest["metadata"]
+        return self._request(
+            "PATCH", kind.object_path(meta.get("namespace"), meta["name"]),
+            query=[("fieldManager", FIELD_MANAGER), ("force", "true")], body=manifest, content_type=APPLY,
+        )
+
+    def delete(self, kind: Kind, namespace: str, name: str) -> bool:
+        """Delete with background propagation; False if it was already gone."""
+        try:
+            self._request("DELETE", kind.object_path(namespace, name),
+                          body={"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Background"})
+            return True
+        except ApiError as exc:
+            if exc.status == 404:
+                return False
+            raise
+
+    def patch_status(self, namespace: str, name: str, status: dict[str, Any], kind: Kind = MODEL_DEPLOYMENT) -> None:
+        """Merge-patch `.status` through the status subresource (never the main resource)."""
+        self._request("PATCH", kind.object_path(namespace, name) + "/status",
+                      body={"status": status}, content_type=MERGE)
+
+    def patch(self, kind: Kind, namespace: str, name: str, patch: dict[str, Any]) -> dict[str, Any]:
+        return self._request("PATCH", kind.object_path(namespace, name), body=patch, content_type=MERGE)
+
+    # --- discovery ---------------------------------------------------------------------------
+    def served(self, kind: Kind, ttl: float = 300.0) -> bool:
+        """Whether the API serves `kind` (e.g. PodMonitor only with prometheus-operator).
+
+        Cached for `ttl` seconds per kind, so 1,000 objects do not mean 1,000 discovery calls.
+        """
+        key = f"{kind.api_version}/{kind.plural}"
+        now = time.monotonic()
+        with self._served_lock:
+            cached = self._served.get(key)
+        if cached is not None and now - cached[0] < ttl:
+            return cached[1]
+        base = f"/apis/{kind.api_version}" if "/" in kind.api_version else f"/api/{kind.api_version}"
+        try:
+            found = any(r.get("name") == kind.plural for r in self._request("GET", base).get("resources", []))
+        except ApiError as exc:
+            if exc.status not in (404, 503):
+                raise
+            found = False
+        with self._served_lock:
+            self._served[key] = (now, found)
+        return found
+
+    # --- events ------------------------------------------------------------------------------
+    def event(self, involved: dict[str, Any], *, type: str, reason: str, message: str, action: str) -> None:
+        """Record an events.k8s.io/v1 Event about `involved`; failures are logged, never raised."""
+        meta = involved["metadata"]
+        now = time.strftime("%Y-%m-%dT%H:%M:%S.000000Z", time.gmtime())
+        event = {
+            "apiVersion": EVENT.api_version,
+            "kind": "Event",
+            "metadata": {"generateName": f"{meta['name']}.", "namespace": meta["namespace"]},
+            "eventTime": now,
+            "reportingController": f"modelrollout.io/{FIELD_MANAGER}",
+            "reportingInstance": os.environ.get("HOSTNAME", FIELD_MANAGER),
+            "action": action,
+            "reason": reason,
+            "note": message[:1024],
+            "type": type,
+            "regarding": {
+                "apiVersion": involved["apiVersion"], "kind": involved["kind"], "name": meta["name"],
+                "namespace": meta["namespace"], "uid": meta.get("uid"),
+                "resourceVersion": meta.get("resourceVersion"),
+            },
+        }
+        try:
+            self._request("POST", EVENT.collection_path(meta["namespace"]), body=event)
+        except Exception as exc:  # noqa: BLE001 - an event must never break a reconcile
+            log.warning("could not record event %s on %s: %s", reason, meta["name"], exc)

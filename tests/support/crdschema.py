@@ -1,0 +1,85 @@
+"""Validate objects against the generated CRD the way the API server does, as far as can be
+done without one: structural defaulting, OpenAPI value validation, strict unknown-field
+rejection (kubectl's default `--validate=strict`), and the CEL `x-kubernetes-validations`
+rules evaluated with cel-python."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import celpy
+import jsonschema
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+CRD_PATH = ROOT / "crds" / "modelrollout.io_modeldeployments.yaml"
+
+
+def load_schema() -> dict[str, Any]:
+    crd = yaml.safe_load(CRD_PATH.read_text())
+    return crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+
+
+def apply_defaults(value: Any, schema: dict[str, Any]) -> Any:
+    """Structural defaulting: missing fields with a default get it, recursively."""
+    if isinstance(value, dict) and "properties" in schema:
+        for name, sub in schema["properties"].items():
+            if name not in value and "default" in sub:
+                value[name] = copy.deepcopy(sub["default"])
+            if name in value:
+                value[name] = apply_defaults(value[name], sub)
+    elif isinstance(value, dict) and isinstance(schema.get("additionalProperties"), dict):
+        for key in value:
+            value[key] = apply_defaults(value[key], schema["additionalProperties"])
+    elif isinstance(value, list) and "items" in schema:
+        return [apply_defaults(v, schema["items"]) for v in value]
+    return value
+
+
+def _strict(schema: Any) -> Any:
+    """Unknown fields are errors (as with kubectl apply's strict field validation)."""
+    if isinstance(schema, list):
+        return [_strict(s) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {k: _strict(v) for k, v in schema.items()}
+    if "properties" in out and "additionalProperties" not in out and not out.get("x-kubernetes-preserve-unknown-fields"):
+        out["additionalProperties"] = False
+    return out
+
+
+def _cel_errors(value: Any, schema: dict[str, Any], path: str) -> list[str]:
+    errors: list[str] = []
+    for rule in schema.get("x-kubernetes-validations", []):
+        env = celpy.Environment()
+        program = env.program(env.compile(rule["rule"]))
+        result = program.evaluate({"self": celpy.json_to_cel(value)})
+        if not bool(result):
+            errors.append(f"{path}: {rule.get('message', rule['rule'])}")
+    if isinstance(value, dict) and "properties" in schema:
+        for name, sub in schema["properties"].items():
+            if name in value and name != "metadata":
+                errors += _cel_errors(value[name], sub, f"{path}.{name}")
+    elif isinstance(value, list) and "items" in schema:
+        for i, item in enumerate(value):
+            errors += _cel_errors(item, schema["items"], f"{path}[{i}]")
+    return errors
+
+
+def validate(obj: dict[str, Any], schema: dict[str, Any] | None = None) -> tuple[dict[str, Any], list[str]]:
+    """(defaulted object, errors) — errors empty when the API server would accept it."""
+    schema = schema or load_schema()
+    obj = apply_defaults(copy.deepcopy(obj), schema)
+    validator = jsonschema.Draft7Validator(_strict(schema))
+    errors = [f"{'.'.join(str(p) for p in e.absolute_path) or '<root>'}: {e.message}"
+              for e in validator.iter_errors(obj)]
+    if not errors:  # the API server runs CEL only on schema-valid objects
+        errors = _cel_errors(obj, schema, "")
+    return obj, errors
+
+
+def model_deployment(spec: dict[str, Any], name: str = "iris") -> dict[str, Any]:
+    return {"apiVersion": "modelrollout.io/v1alpha1", "kind": "ModelDeployment",
+            "metadata": {"name": name, "namespace": "default"}, "spec": spec}
