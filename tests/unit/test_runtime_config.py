@@ -1,0 +1,81 @@
+"""Runtime settings come from MODELROLLOUT_* variables and fail loudly, naming the variable."""
+
+from __future__ import annotations
+
+import pytest
+
+from modelrollout.runtime.config import DEFAULT_PREDICTION_LOG_SIZE, ConfigError, RuntimeConfig
+
+
+def test_defaults_when_nothing_is_set():
+    config = RuntimeConfig.from_env({})
+    assert config.track == "stable"
+    assert config.model_name is None and config.model_version is None and config.model_tag is None
+    assert config.prediction_log_size == DEFAULT_PREDICTION_LOG_SIZE
+    assert config.inject_latency_ms == 0 and config.inject_error_rate == 0
+
+
+def test_reads_every_variable():
+    config = RuntimeConfig.from_env(
+        {
+            "MODELROLLOUT_MODEL_NAME": "iris-classifier",
+            "MODELROLLOUT_MODEL_VERSION": "v2",
+            "MODELROLLOUT_TRACK": "canary",
+            "MODELROLLOUT_MODEL_TAG": "iris-classifier:v2",
+            "MODELROLLOUT_PREDICTION_LOG_SIZE": "500",
+            "MODELROLLOUT_INJECT_LATENCY_MS": "250",
+            "MODELROLLOUT_INJECT_ERROR_RATE": "0.25",
+            "UNRELATED": "ignored",
+        }
+    )
+    assert (config.model_name, config.model_version, config.track) == ("iris-classifier", "v2", "canary")
+    assert config.model_tag == "iris-classifier:v2"
+    assert config.prediction_log_size == 500
+    assert config.inject_latency_ms == 250.0
+    assert config.inject_error_rate == 0.25
+
+
+def test_empty_values_count_as_unset():
+    config = RuntimeConfig.from_env({"MODELROLLOUT_TRACK": "", "MODELROLLOUT_INJECT_LATENCY_MS": "  "})
+    assert config.track == "stable"
+    assert config.inject_latency_ms == 0
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"MODELROLLOUT_TRACK": "blue"}, "MODELROLLOUT_TRACK='blue'"),
+        ({"MODELROLLOUT_INJECT_ERROR_RATE": "1.5"}, "MODELROLLOUT_INJECT_ERROR_RATE='1.5'"),
+        ({"MODELROLLOUT_INJECT_ERROR_RATE": "nan"}, "MODELROLLOUT_INJECT_ERROR_RATE='nan'"),
+        ({"MODELROLLOUT_INJECT_LATENCY_MS": "-1"}, "MODELROLLOUT_INJECT_LATENCY_MS='-1'"),
+        ({"MODELROLLOUT_INJECT_LATENCY_MS": "slow"}, "MODELROLLOUT_INJECT_LATENCY_MS='slow'"),
+        ({"MODELROLLOUT_PREDICTION_LOG_SIZE": "0"}, "MODELROLLOUT_PREDICTION_LOG_SIZE='0'"),
+        ({"MODELROLLOUT_MODEL_VERSION": "v 2"}, "MODELROLLOUT_MODEL_VERSION='v 2'"),
+    ],
+)
+def test_bad_values_raise_config_error_naming_the_variable(env, named):
+    with pytest.raises(ConfigError, match=named.replace(".", r"\.")):
+        RuntimeConfig.from_env(env)
+
+
+def test_every_bad_variable_is_reported_at_once():
+    with pytest.raises(ConfigError) as info:
+        RuntimeConfig.from_env({"MODELROLLOUT_TRACK": "blue", "MODELROLLOUT_INJECT_ERROR_RATE": "2"})
+    assert "MODELROLLOUT_TRACK" in str(info.value) and "MODELROLLOUT_INJECT_ERROR_RATE" in str(info.value)
+
+
+def test_model_defaults_fill_only_what_the_environment_left_unset():
+    from_env = RuntimeConfig.from_env({"MODELROLLOUT_MODEL_VERSION": "v9"})
+    filled = from_env.with_model_defaults(model_name="iris-classifier", model_version="v1")
+    assert (filled.model_name, filled.model_version) == ("iris-classifier", "v9")
+
+
+def test_model_defaults_that_cannot_be_labels_are_rejected():
+    with pytest.raises(ConfigError, match="MODELROLLOUT_MODEL_VERSION"):
+        RuntimeConfig.from_env({}).with_model_defaults(model_name="iris", model_version="not a label!")
+
+
+def test_config_is_frozen():
+    config = RuntimeConfig.from_env({})
+    with pytest.raises(ValueError):
+        config.track = "canary"

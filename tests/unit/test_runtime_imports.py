@@ -1,0 +1,31 @@
+"""The runtime is imported inside bentos: no operator dependencies, and prometheus_client lazily."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+MODULES = [
+    "modelrollout.runtime",
+    "modelrollout.runtime.config",
+    "modelrollout.runtime.requestid",
+    "modelrollout.runtime.prediction_log",
+    "modelrollout.runtime.faults",
+    "modelrollout.runtime.metrics",
+    "modelrollout.runtime.serving",
+]
+
+
+def test_runtime_modules_import_neither_kopf_kubernetes_bentoml_nor_prometheus_client():
+    """prometheus_client must wait until BentoML set PROMETHEUS_MULTIPROC_DIR in the worker."""
+    code = (
+        "import importlib, json, sys\n"
+        f"for m in {MODULES!r}: importlib.import_module(m)\n"
+        "print(json.dumps(sorted(k for k in sys.modules if k.split('.')[0] in "
+        "('kopf', 'kubernetes', 'bentoml', 'prometheus_client'))))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert json.loads(result.stdout) == []
