@@ -58,3 +58,5 @@ def set_condition(
 
 def get_condition(conditions: list[Condition], type: str) -> Condition | None:
     return next((c for c in conditions if c.type == type), None)
+ROLLOUT_IN_PROGRESS = "RolloutInProgress"
+ROLLED_BACK = "RolledBack"

@@ -1,29 +1,42 @@
 """One reconcile of one ModelDeployment: parse -> observe -> decide -> apply -> report.
 
-Synchronous (the kubernetes client blocks): kopf handlers run it in a worker thread.
+Synchronous (the kubernetes and Prometheus clients block): handlers run it in a worker thread.
 """
 
 from __future__ import annotations
 
+import base64
 import logging
+import time
 from datetime import UTC, datetime
 from typing import Any
 
+from modelrollout import GROUP, opmetrics
 from modelrollout import conditions as C
 from modelrollout.api.resource import ModelDeployment
 from modelrollout.api.spec import SpecError
-from modelrollout.api.status import ModelDeploymentStatus, parse_status
+from modelrollout.api.status import CheckResult, ModelDeploymentStatus, parse_status
 from modelrollout.kube import kinds as K
 from modelrollout.kube.client import ApiError, KubeClient
-from modelrollout.plan import EventNote, Observed, Plan, invalid_spec_status, plan_serving
+from modelrollout.metrics.prometheus import PrometheusProvider
+from modelrollout.metrics.provider import ProviderError
+from modelrollout.plan import Observed, Plan, plan
 from modelrollout.render import labels as L
+from modelrollout.rollout import analysis
+from modelrollout.rollout.machine import Requests
+from modelrollout.status_view import EventNote, invalid_spec_status
 
 log = logging.getLogger(__name__)
+
+PROMOTE_ANNOTATION = f"{GROUP}/promote"
+ABORT_ANNOTATION = f"{GROUP}/abort"
+RETRY_ANNOTATION = f"{GROUP}/retry"
 
 
 def observe(kube: KubeClient, md: ModelDeployment) -> Observed:
     ns, name = md.namespace, md.name
     monitor_served = kube.served(K.POD_MONITOR)
+    gateway = md.spec.rollout.router == "gatewayAPI" or kube.served(K.HTTP_ROUTE)
     return Observed(
         stable=kube.get(K.DEPLOYMENT, ns, L.track_name(name, "stable")),
         canary=kube.get(K.DEPLOYMENT, ns, L.track_name(name, "canary")),
@@ -31,7 +44,63 @@ def observe(kube: KubeClient, md: ModelDeployment) -> Observed:
         hpa=kube.get(K.HPA, ns, L.track_name(name, "stable")),
         pod_monitor=kube.get(K.POD_MONITOR, ns, name) if monitor_served else None,
         pod_monitor_served=monitor_served,
+        stable_service=kube.get(K.SERVICE, ns, L.track_name(name, "stable")),
+        canary_service=kube.get(K.SERVICE, ns, L.track_name(name, "canary")),
+        http_route=kube.get(K.HTTP_ROUTE, ns, name) if gateway else None,
     )
+
+
+def requests_from(body: dict[str, Any]) -> Requests:
+    annotations = body.get("metadata", {}).get("annotations") or {}
+    return Requests(promote=annotations.get(PROMOTE_ANNOTATION), abort=annotations.get(ABORT_ANNOTATION),
+                    retry=annotations.get(RETRY_ANNOTATION))
+
+
+def needs_attention(body: Any) -> bool:
+    """Cheap check on a watch event: a spec change or a request not yet acted on."""
+    meta, status = body.get("metadata", {}), body.get("status") or {}
+    if meta.get("generation") != status.get("observedGeneration"):
+        return True
+    handled = status.get("handledRequests") or {}
+    requests = requests_from(body)
+    return any(token is not None and token != handled.get(kind)
+               for kind, token in (("promote", requests.promote), ("abort", requests.abort),
+                                   ("retry", requests.retry)))
+
+
+def analyzer(kube: KubeClient, md: ModelDeployment, previous: ModelDeploymentStatus, now: datetime):
+    """The analysis callback: builds the Prometheus provider only when analysis is due."""
+
+    def analyze() -> list[CheckResult]:
+        spec = md.spec.rollout.analysis
+        assert spec is not None
+        try:
+            provider = PrometheusProvider(spec.prometheus.address, token=_token(kube, md))
+        except ProviderError as exc:
+            return [CheckResult(metric=m.name, query="", verdict="error", message=str(exc), time=C.rfc3339(now))
+                    for m in spec.metrics]
+        results = analysis.run(spec, provider, namespace=md.namespace, name=md.name,
+                               canary_version=md.spec.model.version,
+                               stable_version=previous.stable_version or "", now=now)
+        for result in results:
+            opmetrics.VERDICTS.labels(metric=result.metric, verdict=result.verdict).inc()
+        return results
+
+    return analyze
+
+
+def _token(kube: KubeClient, md: ModelDeployment) -> str | None:
+    ref = md.spec.rollout.analysis.prometheus.auth_secret_ref
+    if ref is None:
+        return None
+    try:
+        secret = kube.get(K.SECRET, md.namespace, ref.name)
+    except ApiError as exc:
+        raise ProviderError(f"cannot read Secret {ref.name}: {exc}") from exc
+    value = (secret or {}).get("data", {}).get(ref.key)
+    if value is None:
+        raise ProviderError(f"Secret {ref.name} has no key {ref.key}")
+    return base64.b64decode(value).decode().strip()
 
 
 def status_wire(status: ModelDeploymentStatus) -> dict[str, Any]:
@@ -39,8 +108,9 @@ def status_wire(status: ModelDeploymentStatus) -> dict[str, Any]:
     return status.model_dump(by_alias=True, mode="json")
 
 
-def reconcile(kube: KubeClient, body: dict[str, Any], now: datetime | None = None) -> Plan | None:
+def reconcile(kube: KubeClient, body: dict[str, Any], now: datetime | None = None) -> Plan:
     """Bring one ModelDeployment's children and status in line; returns what was decided."""
+    started = time.monotonic()
     now = now or datetime.now(UTC)
     meta = body["metadata"]
     previous = parse_status(body.get("status"))
@@ -50,24 +120,26 @@ def reconcile(kube: KubeClient, body: dict[str, Any], now: datetime | None = Non
         generation = int(meta.get("generation", 0) or 0)
         status = invalid_spec_status(previous, generation=generation, message=str(exc), now=now)
         events = [] if previous.message == status.message else [EventNote("Warning", C.INVALID_SPEC, str(exc))]
-        carry_out(kube, body, Plan(status=status, events=events), previous)
-        return None
-    plan = plan_serving(md, observe(kube, md), previous, now)
-    return carry_out(kube, body, plan, previous)
+        return carry_out(kube, body, Plan(status=status, events=events), previous)
+    decided = plan(md, observe(kube, md), previous, now, requests=requests_from(body),
+                   analyze=analyzer(kube, md, previous, now))
+    result = carry_out(kube, body, decided, previous)
+    opmetrics.record(decided.decision, seconds=time.monotonic() - started)
+    return result
 
 
-def carry_out(kube: KubeClient, body: dict[str, Any], plan: Plan, previous: ModelDeploymentStatus) -> Plan:
+def carry_out(kube: KubeClient, body: dict[str, Any], decided: Plan, previous: ModelDeploymentStatus) -> Plan:
     """Apply, delete, then report. A failed apply becomes a Degraded condition, not a crash."""
     meta = body["metadata"]
     ns, name = meta.get("namespace", "default"), meta["name"]
-    status = plan.status
-    events = list(plan.events)
+    status = decided.status
+    events = list(decided.events)
     try:
-        for manifest in plan.apply:
+        for manifest in decided.apply:
             kube.apply(manifest)
-        for kind, child in plan.delete:
+        for kind, child in decided.delete:
             if kube.delete(K.BY_KIND[kind], ns, child):
-                events.append(EventNote("Normal", "Deleted", f"deleted {kind} {child}"))
+                events.append(EventNote("Normal", "Deleted", f"{kind} {child}"))
     except ApiError as exc:
         message = f"applying children failed: {exc}"
         log.warning("%s/%s: %s", ns, name, message)
@@ -82,4 +154,5 @@ def carry_out(kube: KubeClient, body: dict[str, Any], plan: Plan, previous: Mode
                 "kind": body.get("kind", "ModelDeployment"), "metadata": meta}
     for note in events:
         kube.event(involved, type=note.type, reason=note.reason, message=note.message, action="Reconcile")
-    return Plan(apply=plan.apply, delete=plan.delete, status=status, events=events)
+    return Plan(apply=decided.apply, delete=decided.delete, status=status, events=events,
+                requeue_after=decided.requeue_after, decision=decided.decision)

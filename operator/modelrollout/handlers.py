@@ -1,12 +1,18 @@
 """kopf registrations only: each handler hands one object to `controller.reconcile`.
 
-Handlers are plain `def`s, so kopf runs them in its bounded thread pool and the blocking
-kubernetes client never runs on the event loop. Create/update/resume kick a reconcile at
-once; a timer per object re-observes the children and repairs drift (level-based).
+One async daemon per ModelDeployment is its reconcile loop: it runs a reconcile in a worker
+thread (the kubernetes and Prometheus clients block; the event loop never does), then sleeps
+until the plan says something is due (an analysis, a step's end, pods to check) or the resync
+period passes, whichever is first — so a rollback is not delayed by a fixed timer. Create,
+spec and annotation changes wake the loop at once. Concurrency across all objects is bounded by
+one thread pool; an idle object costs one sleeping coroutine and a few GETs per resync.
 """
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
+import copy
 import functools
 import logging
 import os
@@ -22,14 +28,22 @@ from modelrollout.render import labels as L
 RESOURCE = (GROUP, VERSION, PLURAL)
 RESYNC_SECONDS = float(os.environ.get("MODELROLLOUT_RESYNC_SECONDS", "30"))
 MAX_WORKERS = int(os.environ.get("MODELROLLOUT_MAX_WORKERS", "16"))
+METRICS_PORT = int(os.environ.get("MODELROLLOUT_METRICS_PORT", "0"))
 TRANSIENT = {409, 429, 500, 502, 503, 504}
+RETRY_SECONDS = 5.0
 
 log = logging.getLogger(__name__)
+_pool = concurrent.futures.ThreadPoolExecutor(max_workers=MAX_WORKERS, thread_name_prefix="reconcile")
+_wakers: dict[str, asyncio.Event] = {}
 
 
 @functools.cache
 def kube() -> KubeClient:
     return KubeClient(load_api_client())
+
+
+def _waker(uid: str) -> asyncio.Event:
+    return _wakers.setdefault(uid, asyncio.Event())
 
 
 @kopf.on.startup()
@@ -42,6 +56,10 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.execution.max_workers = MAX_WORKERS
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
+    if METRICS_PORT:
+        from prometheus_client import start_http_server
+
+        start_http_server(METRICS_PORT)
 
 
 @kopf.on.login()
@@ -52,25 +70,47 @@ def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
     return kopf.login_via_client(**kwargs)
 
 
-def _reconcile(body: kopf.Body) -> None:
+@kopf.on.event(*RESOURCE)
+def wake(event: dict[str, Any], body: kopf.Body, uid: str, **_: Any) -> None:
+    """A new spec (generation not yet observed) or an unhandled request annotation: reconcile
+    now rather than at the next resync. Raw events persist nothing, so this cannot loop."""
+    if event.get("type") in ("ADDED", "MODIFIED") and controller.needs_attention(body):
+        _waker(uid).set()
+
+
+@kopf.daemon(*RESOURCE, cancellation_timeout=30)
+async def reconcile_loop(body: kopf.Body, uid: str, stopped: kopf.DaemonStopped, **_: Any) -> None:
+    waker = _waker(uid)
+    loop = asyncio.get_running_loop()
     try:
-        controller.reconcile(kube(), dict(body))
-    except ApiError as exc:
-        if exc.status in TRANSIENT:
-            raise kopf.TemporaryError(f"API server: {exc}", delay=5) from exc
-        raise
+        while not stopped:
+            waker.clear()
+            snapshot = copy.deepcopy({key: body[key] for key in body})  # the live body changes under us
+            try:
+                result = await loop.run_in_executor(_pool, controller.reconcile, kube(), snapshot)
+                delay = min(result.requeue_after or RESYNC_SECONDS, RESYNC_SECONDS)
+            except ApiError as exc:
+                level = logging.INFO if exc.status in TRANSIENT else logging.WARNING
+                log.log(level, "reconcile of %s failed: %s", snapshot["metadata"].get("name"), exc)
+                delay = RETRY_SECONDS
+            except Exception:  # noqa: BLE001 - one object's bug must not stop its loop for good
+                log.exception("reconcile of %s crashed", snapshot["metadata"].get("name"))
+                delay = RESYNC_SECONDS
+            await _sleep(stopped, waker, max(delay, 0.05))
+    finally:
+        _wakers.pop(uid, None)
 
 
-@kopf.on.resume(*RESOURCE)
-@kopf.on.create(*RESOURCE)
-@kopf.on.update(*RESOURCE, field="spec")
-def kick(body: kopf.Body, **_: Any) -> None:
-    _reconcile(body)
+async def _sleep(stopped: kopf.DaemonStopped, waker: asyncio.Event, seconds: float) -> None:
+    async def stop() -> None:
+        await stopped.wait(seconds)
 
-
-@kopf.timer(*RESOURCE, interval=RESYNC_SECONDS, initial_delay=RESYNC_SECONDS)
-def resync(body: kopf.Body, **_: Any) -> None:
-    _reconcile(body)
+    tasks = [asyncio.ensure_future(stop()), asyncio.ensure_future(waker.wait())]
+    try:
+        await asyncio.wait(tasks, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
 
 
 @kopf.on.delete(*RESOURCE, optional=True)
@@ -83,5 +123,6 @@ def cleanup(name: str, namespace: str, **_: Any) -> None:
                         (K.SERVICE, L.track_name(name, "stable")), (K.SERVICE, L.track_name(name, "canary")),
                         (K.CRONJOB, L.batch_name(name))):
         client.delete(kind, namespace, child)
-    if client.served(K.POD_MONITOR):
-        client.delete(K.POD_MONITOR, namespace, name)
+    for kind, child in ((K.POD_MONITOR, name), (K.HTTP_ROUTE, name)):
+        if client.served(kind):
+            client.delete(kind, namespace, child)

@@ -1,7 +1,8 @@
 """The pure reconcile step: (ModelDeployment, observed children, status, now) -> Plan.
 
-No I/O here: `controller.py` observes, calls `plan`, and carries the plan out. Everything is
-decided from its arguments, so every behaviour is tested without a cluster.
+No I/O here: `controller.py` observes, calls `plan`, and carries the plan out. The rollout
+machine decides which model each track runs and the canary weight; the router turns the
+weight into objects; this module assembles the desired children and the status.
 """
 
 from __future__ import annotations
@@ -10,12 +11,18 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from modelrollout import conditions as C
-from modelrollout.api.base import parse_quantity
 from modelrollout.api.resource import ModelDeployment
-from modelrollout.api.status import ModelDeploymentStatus, Phase
+from modelrollout.api.serving import ModelRef
+from modelrollout.api.status import ModelDeploymentStatus
+from modelrollout.drift import needs_apply
 from modelrollout.render import labels as L
 from modelrollout.render import serving as R
+from modelrollout.rollout.machine import ACTIVE, Analyze, Cluster, Decision, Requests, decide, identity
+from modelrollout.routing import router_for
+from modelrollout.routing.base import Router, TrackPods
+from modelrollout.status_view import EventNote, deployment_progress, serving_status
+
+POLL_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
@@ -28,13 +35,20 @@ class Observed:
     hpa: dict[str, Any] | None = None
     pod_monitor: dict[str, Any] | None = None
     pod_monitor_served: bool = False
+    stable_service: dict[str, Any] | None = None
+    canary_service: dict[str, Any] | None = None
+    http_route: dict[str, Any] | None = None
 
-
-@dataclass(frozen=True)
-class EventNote:
-    type: str  # Normal | Warning
-    reason: str
-    message: str
+    def current(self, kind: str, name: str, md_name: str) -> dict[str, Any] | None:
+        key = {("Deployment", L.track_name(md_name, "stable")): self.stable,
+               ("Deployment", L.track_name(md_name, "canary")): self.canary,
+               ("Service", md_name): self.service,
+               ("Service", L.track_name(md_name, "stable")): self.stable_service,
+               ("Service", L.track_name(md_name, "canary")): self.canary_service,
+               ("HorizontalPodAutoscaler", L.track_name(md_name, "stable")): self.hpa,
+               ("PodMonitor", md_name): self.pod_monitor,
+               ("HTTPRoute", md_name): self.http_route}
+        return key.get((kind, name))
 
 
 @dataclass(frozen=True)
@@ -43,100 +57,88 @@ class Plan:
     delete: list[tuple[str, str]] = field(default_factory=list)  # (kind, name)
     status: ModelDeploymentStatus = field(default_factory=ModelDeploymentStatus)
     events: list[EventNote] = field(default_factory=list)
+    requeue_after: float | None = None
+    decision: Decision | None = None
 
 
-# --- drift ---------------------------------------------------------------------------------------
-
-def _same_scalar(want: Any, have: Any) -> bool:
-    if want == have:
-        return True
-    if isinstance(want, str | int) and isinstance(have, str | int) and not isinstance(want, bool):
-        try:  # the API server canonicalises quantities ("1000m" -> "1")
-            return parse_quantity(want) == parse_quantity(have)
-        except ValueError:
-            return False
-    return False
+def track_pods(dep: dict[str, Any] | None) -> TrackPods:
+    if dep is None:
+        return TrackPods()
+    progress = deployment_progress(dep)
+    return TrackPods(desired=progress.replicas, ready=progress.ready, complete=progress.complete)
 
 
-def is_subset(want: Any, have: Any) -> bool:
-    """True when every field we set is present with the same value in what the server has.
-
-    Fields the server added (defaults, status, managedFields) do not count as drift."""
-    if isinstance(want, dict):
-        return isinstance(have, dict) and all(k in have and is_subset(v, have[k]) for k, v in want.items())
-    if isinstance(want, list):
-        return (isinstance(have, list) and len(want) == len(have)
-                and all(is_subset(w, h) for w, h in zip(want, have, strict=True)))
-    return _same_scalar(want, have)
-
-
-def needs_apply(desired: dict[str, Any], observed: dict[str, Any] | None) -> bool:
-    return observed is None or not is_subset(desired, observed)
+def running_model(dep: dict[str, Any] | None, name: str) -> ModelRef | None:
+    """The model a Deployment's pods run, from its template (label and image)."""
+    if dep is None:
+        return None
+    template = dep.get("spec", {}).get("template", {})
+    version = template.get("metadata", {}).get("labels", {}).get(L.VERSION_LABEL)
+    containers = template.get("spec", {}).get("containers", [])
+    if not version or not containers:
+        return None
+    return ModelRef(name=name, version=version, image=containers[0].get("image", "unknown"))
 
 
-# --- serving status ------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Rollout:
-    """What a Deployment's status says about its rollout."""
-
-    replicas: int
-    ready: int
-    complete: bool
-    failed_message: str | None
+def stable_replicas(md: ModelDeployment, observed: Observed) -> int:
+    """The stable track's size: the spec's, or with an HPA what the HPA chose."""
+    scaling = md.spec.serving.autoscaling
+    if scaling is None:
+        return md.spec.serving.replicas
+    current = (observed.stable or {}).get("spec", {}).get("replicas")
+    return int(current) if current is not None else scaling.min_replicas
 
 
-def deployment_progress(dep: dict[str, Any]) -> Rollout:
-    spec, status = dep.get("spec", {}), dep.get("status", {}) or {}
-    want = int(spec.get("replicas", 1))
-    gen, seen = dep.get("metadata", {}).get("generation", 0), status.get("observedGeneration", 0)
-    updated, available = status.get("updatedReplicas", 0), status.get("availableReplicas", 0)
-    complete = seen >= gen and updated >= want and available >= want and status.get("replicas", 0) <= want
-    failed = None
-    for cond in status.get("conditions", []) or []:
-        if cond.get("type") == "Progressing" and cond.get("reason") == "ProgressDeadlineExceeded":
-            failed = cond.get("message") or "progress deadline exceeded"
-        if cond.get("type") == "ReplicaFailure" and cond.get("status") == "True":
-            failed = cond.get("message") or "replica failure"
-    return Rollout(replicas=want, ready=int(status.get("readyReplicas", 0) or 0), complete=complete,
-                   failed_message=failed)
+def cluster_view(md: ModelDeployment, observed: Observed, previous: ModelDeploymentStatus,
+                 router: Router) -> Cluster:
+    stable, canary = track_pods(observed.stable), track_pods(observed.canary)
+    asked = previous.rollout.desired_weight if previous.rollout and previous.rollout.phase in ACTIVE else 0
+    achieved = router.achieved(weight=asked, stable=stable, canary=canary,
+                               observed={"HTTPRoute": observed.http_route})
+    canary_model = running_model(observed.canary, md.spec.model.name)
+    stable_model = running_model(observed.stable, md.spec.model.name)
+    return Cluster(
+        canary_ready=(canary_model is not None and identity(canary_model) == identity(md.spec.model)
+                      and canary.complete and canary.desired > 0),
+        stable_ready=stable.complete,
+        stable_version=stable_model.version if stable_model else None,
+        weight_settled=achieved.settled,
+        observed_weight=achieved.weight,
+    )
 
 
-def _serving_phase(progress: Rollout | None) -> tuple[Phase, str, str, str]:
-    """(phase, ready reason, degraded reason, message) for the stable track."""
-    if progress is None:
-        return "Pending", C.WAITING_FOR_PODS, C.AS_EXPECTED, "creating the stable Deployment"
-    if progress.failed_message:
-        return "Degraded", C.DEPLOYMENT_FAILED, C.DEPLOYMENT_FAILED, progress.failed_message
-    if progress.complete:
-        if progress.replicas == 0:
-            return "Ready", C.SCALED_TO_ZERO, C.AS_EXPECTED, "scaled to zero replicas"
-        return "Ready", C.DEPLOYMENT_READY, C.AS_EXPECTED, f"{progress.ready}/{progress.replicas} replicas ready"
-    return ("Progressing", C.WAITING_FOR_PODS, C.AS_EXPECTED,
-            f"{progress.ready}/{progress.replicas} replicas ready")
+def _canary_deployment(md: ModelDeployment, decision: Decision, observed: Observed, router: Router,
+                       size: int) -> dict[str, Any] | None:
+    """The canary Deployment at its size, or scaled to zero (kept for inspection)."""
+    if decision.canary_model is not None:
+        if decision.size_weight > 0:
+            replicas = router.canary_replicas(weight=decision.size_weight, stable_replicas=size)
+        else:
+            replicas = max(size, 1) if router.holds_pods_at_zero else 0
+        return R.deployment(md, model=decision.canary_model, track="canary", replicas=replicas)
+    previous = running_model(observed.canary, md.spec.model.name)
+    if previous is None:
+        return None
+    return R.deployment(md, model=previous, track="canary", replicas=0)
 
 
-def invalid_spec_status(previous: ModelDeploymentStatus, *, generation: int, message: str,
-                        now: datetime) -> ModelDeploymentStatus:
-    """Degraded with the parse error; what was serving keeps serving (children are untouched)."""
-    conds = C.set_condition(previous.conditions, type=C.DEGRADED, status="True", reason=C.INVALID_SPEC,
-                            message=message, generation=generation, now=now)
-    conds = C.set_condition(conds, type=C.PROGRESSING, status="False", reason=C.INVALID_SPEC,
-                            message="the spec cannot be acted on; fix it and re-apply",
-                            generation=generation, now=now)
-    return previous.model_copy(update={"observed_generation": generation, "phase": "Degraded",
-                                       "message": message[:4096], "conditions": conds})
-
-
-# --- the plan ------------------------------------------------------------------------------------
-
-def plan_serving(md: ModelDeployment, observed: Observed, previous: ModelDeploymentStatus,
-                 now: datetime) -> Plan:
-    """Online serving: one stable track running `spec.model`, its Service, HPA, PodMonitor."""
+def plan(md: ModelDeployment, observed: Observed, previous: ModelDeploymentStatus, now: datetime, *,
+         requests: Requests | None = None, analyze: Analyze = lambda: []) -> Plan:
+    """Online (and hybrid) serving with canary rollouts."""
     spec = md.spec
-    replicas = None if spec.serving.autoscaling else spec.serving.replicas
-    desired = [R.deployment(md, model=spec.model, track="stable", replicas=replicas), R.service(md)]
-    delete: list[tuple[str, str]] = []
+    requests = requests or Requests()
+    router = router_for(spec.rollout.router)
+    decision = decide(spec, previous, cluster_view(md, observed, previous, router), requests=requests,
+                      analyze=analyze, now=now)
+    size = stable_replicas(md, observed)
+    desired = [R.deployment(md, model=decision.stable_model, track="stable",
+                            replicas=None if spec.serving.autoscaling else size),
+               R.service(md)]
+    canary = _canary_deployment(md, decision, observed, router, size)
+    if canary is not None:
+        desired.append(canary)
+    desired += router.manifests(md, weight=decision.weight)
+    delete = _stale_routing(md, observed, router)
     hpa = R.hpa(md)
     if hpa is not None:
         desired.append(hpa)
@@ -144,59 +146,32 @@ def plan_serving(md: ModelDeployment, observed: Observed, previous: ModelDeploym
         delete.append(("HorizontalPodAutoscaler", L.track_name(md.name, "stable")))
     if observed.pod_monitor_served:
         desired.append(R.pod_monitor(md))
-    if observed.canary is not None:
-        delete.append(("Deployment", L.track_name(md.name, "canary")))
 
-    current = {"Deployment": observed.stable, "Service": observed.service,
-               "HorizontalPodAutoscaler": observed.hpa, "PodMonitor": observed.pod_monitor}
-    apply = [d for d in desired if needs_apply(d, current[d["kind"]])]
-    events = [EventNote("Normal", "Applied" if current[d["kind"]] is None else "Repaired",
-                        f"{'created' if current[d['kind']] is None else 'updated'} {d['kind']} {d['metadata']['name']}")
-              for d in apply]
-
-    stable_progress = deployment_progress(observed.stable) if observed.stable is not None else None
-    # A Deployment we are about to change is not yet ready for the new spec.
-    if any(d["kind"] == "Deployment" for d in apply):
-        stable_progress = None if observed.stable is None else Rollout(
-            replicas=stable_progress.replicas, ready=stable_progress.ready, complete=False,
-            failed_message=None)
-    phase, ready_reason, degraded_reason, message = _serving_phase(stable_progress)
-    status = _serving_status(md, previous, phase=phase, ready_reason=ready_reason,
-                             degraded_reason=degraded_reason, message=message, progress=stable_progress,
-                             now=now)
+    apply = [d for d in desired if needs_apply(d, observed.current(d["kind"], d["metadata"]["name"], md.name))]
+    events = [EventNote("Normal", "Created" if observed.current(d["kind"], d["metadata"]["name"], md.name) is None
+                        else "Updated", f"{d['kind']} {d['metadata']['name']}") for d in apply]
+    events += [EventNote(e.type, e.reason, e.message) for e in decision.events]
+    status = serving_status(md, previous, decision=decision, stable=observed.stable,
+                            stable_changing=any(d["kind"] == "Deployment" and d["metadata"]["name"].endswith("-stable")
+                                                for d in apply),
+                            now=now)
     if previous.phase != status.phase:
-        events.append(EventNote("Warning" if phase == "Degraded" else "Normal", f"Phase{phase}", message))
-    if spec.gates is not None and previous.observed_generation != md.generation:
-        events.append(EventNote("Warning", C.GATES_NOT_ENFORCED,
-                                "spec.gates is accepted but not enforced by this operator version"))
-    return Plan(apply=apply, delete=delete, status=status, events=events)
+        events.append(EventNote("Warning" if status.phase in ("Degraded", "Failed", "RolledBack") else "Normal",
+                                f"Phase{status.phase}", status.message or ""))
+    requeue = decision.requeue_after
+    if status.phase in ("Pending", "Progressing", "Promoting") or apply:
+        requeue = min(requeue or POLL_SECONDS, POLL_SECONDS)
+    return Plan(apply=apply, delete=delete, status=status, events=events, requeue_after=requeue, decision=decision)
 
 
-def _serving_status(md: ModelDeployment, previous: ModelDeploymentStatus, *, phase: Phase, ready_reason: str,
-                    degraded_reason: str, message: str, progress: Rollout | None,
-                    now: datetime) -> ModelDeploymentStatus:
-    gen = md.generation
-    ready = phase == "Ready"
-    conds = C.set_condition(previous.conditions, type=C.READY, status="True" if ready else "False",
-                            reason=ready_reason, message=message, generation=gen, now=now)
-    conds = C.set_condition(conds, type=C.PROGRESSING, status="True" if phase in ("Pending", "Progressing") else "False",
-                            reason=C.DEPLOYMENT_PROGRESSING if phase in ("Pending", "Progressing") else C.RECONCILED,
-                            message=message, generation=gen, now=now)
-    conds = C.set_condition(conds, type=C.DEGRADED, status="True" if phase == "Degraded" else "False",
-                            reason=degraded_reason, message=message if phase == "Degraded" else "",
-                            generation=gen, now=now)
-    stable_version = md.spec.model.version if ready else previous.stable_version
-    stable_image = md.spec.model.image if ready else previous.stable_image
-    return previous.model_copy(update={
-        "observed_generation": gen,
-        "phase": phase,
-        "message": message,
-        "conditions": conds,
-        "stable_version": stable_version,
-        "stable_image": stable_image,
-        "canary_version": None,
-        "canary_weight": 0,
-        "replicas": progress.replicas if progress else 0,
-        "ready_replicas": progress.ready if progress else 0,
-        "selector": L.selector_string(L.selector(md.name)),
-    })
+def _stale_routing(md: ModelDeployment, observed: Observed, router: Router) -> list[tuple[str, str]]:
+    """Objects of the other router, left over after `spec.rollout.router` changed."""
+    if router.name == "gatewayAPI":
+        return []
+    stale = []
+    if observed.http_route is not None:
+        stale.append(("HTTPRoute", md.name))
+    for track, obj in (("stable", observed.stable_service), ("canary", observed.canary_service)):
+        if obj is not None:
+            stale.append(("Service", L.track_name(md.name, track)))
+    return stale

@@ -7,8 +7,11 @@ from datetime import UTC, datetime, timedelta
 
 from modelrollout import conditions as C
 from modelrollout.api.status import ModelDeploymentStatus
-from modelrollout.plan import Observed, deployment_progress, invalid_spec_status, is_subset, plan_serving
+from modelrollout.drift import is_subset
+from modelrollout.plan import Observed
+from modelrollout.plan import plan as plan_serving
 from modelrollout.render import serving as R
+from modelrollout.status_view import deployment_progress, invalid_spec_status
 from tests.support.samples import md
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
@@ -46,7 +49,7 @@ def test_first_reconcile_creates_deployment_and_service_and_is_pending():
     assert ready.status == "False" and ready.reason == C.WAITING_FOR_PODS
     assert C.get_condition(plan.status.conditions, C.PROGRESSING).status == "True"
     assert C.get_condition(plan.status.conditions, C.DEGRADED).status == "False"
-    assert {e.reason for e in plan.events} >= {"Applied", "PhasePending"}
+    assert {e.reason for e in plan.events} >= {"Created", "PhasePending"}
 
 
 def test_nothing_to_apply_when_children_match():
@@ -65,7 +68,7 @@ def test_hand_edited_replicas_are_restored():
     plan = plan_serving(m, observed, ModelDeploymentStatus(), NOW)
     (dep,) = plan.apply
     assert dep["kind"] == "Deployment" and dep["spec"]["replicas"] == 2
-    assert any(e.reason == "Repaired" for e in plan.events)
+    assert any(e.reason == "Updated" for e in plan.events)
     assert plan.status.phase != "Ready"  # not ready for the spec until the repair is rolled out
 
 

@@ -34,6 +34,63 @@ class Condition(StatusModel):
     last_transition_time: str = Field(description="RFC 3339 time the status last changed.")
 
 
+Verdict = Literal["pass", "fail", "inconclusive", "error"]
+RolloutPhase = Literal["Progressing", "Paused", "Promoting", "Succeeded", "RolledBack", "Failed"]
+
+
+class CheckResult(StatusModel):
+    """One analysis check, with everything needed to audit the verdict later."""
+
+    metric: str
+    query: Annotated[str, Field(max_length=4096)]
+    value: float | None = None
+    stable_query: Annotated[str, Field(max_length=4096)] | None = None
+    stable_value: float | None = None
+    samples: float | None = None
+    threshold: str = ""
+    verdict: Verdict
+    message: Annotated[str, Field(max_length=1024)] = ""
+    time: str
+
+
+class AnalysisCounts(StatusModel):
+    passes: Annotated[int, Field(ge=0)] = 0
+    failures: Annotated[int, Field(ge=0)] = 0
+    consecutive_failures: Annotated[int, Field(ge=0)] = 0
+    errors: Annotated[int, Field(ge=0)] = 0
+    inconclusives: Annotated[int, Field(ge=0)] = 0
+
+
+class HandledRequests(StatusModel):
+    """Tokens of the manual requests (annotations) already acted on: each acts exactly once."""
+
+    promote: str | None = None
+    abort: str | None = None
+    retry: str | None = None
+
+
+class RolloutStatus(StatusModel):
+    """The state of the current (or last) rollout; enough to resume after a restart."""
+
+    phase: RolloutPhase
+    canary_version: str
+    canary_image: str
+    from_version: str | None = Field(default=None, description="The stable version the rollout started from.")
+    step: Annotated[int, Field(ge=0)] = 0
+    step_started_at: str | None = None
+    started_at: str
+    last_progress_at: str | None = None
+    last_analysis_at: str | None = None
+    step_passed: bool = Field(default=False, description="An analysis at this step passed.")
+    desired_weight: Annotated[int, Field(ge=0, le=100)] = 0
+    observed_weight: Annotated[int, Field(ge=0, le=100)] = 0
+    counts: AnalysisCounts = AnalysisCounts()
+    checks: Annotated[list[CheckResult], Field(max_length=32)] = []
+    message: Annotated[str, Field(max_length=4096)] = ""
+    finished_at: str | None = None
+    scale_down_at: str | None = Field(default=None, description="When the canary is scaled to zero.")
+
+
 class ModelDeploymentStatus(StatusModel):
     observed_generation: Annotated[int, Field(ge=0)] | None = None
     phase: Phase | None = None
@@ -49,6 +106,11 @@ class ModelDeploymentStatus(StatusModel):
     replicas: Annotated[int, Field(ge=0)] | None = None
     ready_replicas: Annotated[int, Field(ge=0)] | None = None
     selector: str | None = Field(default=None, description="Label selector of the serving pods.")
+    rollout: RolloutStatus | None = None
+    rejected_version: str | None = Field(
+        default=None, description="version@image rolled back; not retried until the spec changes or a retry."
+    )
+    handled_requests: HandledRequests = HandledRequests()
 
 
 def parse_status(raw: dict[str, Any] | None) -> ModelDeploymentStatus:

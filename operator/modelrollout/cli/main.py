@@ -13,7 +13,7 @@ import importlib
 import sys
 
 # subcommand module names under modelrollout.cli, in help order
-SUBCOMMANDS = ("operator", "render", "crd")
+SUBCOMMANDS = ("operator", "render", "crd", "rollout")
 
 
 def build_parser() -> argparse.ArgumentParser:

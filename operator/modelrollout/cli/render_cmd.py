@@ -23,7 +23,7 @@ def run(args: argparse.Namespace) -> int:
     from modelrollout.api.resource import ModelDeployment
     from modelrollout.api.spec import SpecError
     from modelrollout.api.status import ModelDeploymentStatus
-    from modelrollout.plan import Observed, plan_serving
+    from modelrollout.plan import Observed, plan
 
     text = sys.stdin.read() if str(args.file) == "-" else args.file.read_text()
     docs = [d for d in yaml.safe_load_all(text) if d and d.get("kind") == "ModelDeployment"]
@@ -38,8 +38,7 @@ def run(args: argparse.Namespace) -> int:
         except SpecError as exc:
             print(f"error: {body['metadata'].get('name')}: {exc}", file=sys.stderr)
             return 2
-        plan = plan_serving(md, Observed(pod_monitor_served=args.pod_monitor), ModelDeploymentStatus(),
-                            datetime.now(UTC))
-        out.extend(plan.apply)
+        decided = plan(md, Observed(pod_monitor_served=args.pod_monitor), ModelDeploymentStatus(), datetime.now(UTC))
+        out.extend(decided.apply)
     print(yamlio.dump_all(out), end="")
     return 0

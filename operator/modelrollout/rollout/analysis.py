@@ -1,0 +1,58 @@
+"""One analysis run: render every check's queries, ask the provider, judge the answers."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+
+from modelrollout.api.rollout import Analysis, MetricCheck
+from modelrollout.api.status import CheckResult
+from modelrollout.conditions import rfc3339
+from modelrollout.metrics.provider import MetricsProvider, ProviderError
+from modelrollout.rollout.templates import TemplateError, query_for, render, samples_query_for
+from modelrollout.rollout.verdict import assess
+
+DEFAULT_ENDPOINT = "/predict"
+
+
+def variables(*, namespace: str, name: str, track: str, version: str, interval: str,
+              endpoint: str = DEFAULT_ENDPOINT) -> dict[str, str]:
+    return {"namespace": namespace, "name": name, "track": track, "version": version,
+            "interval": interval, "endpoint": endpoint}
+
+
+def run_check(check: MetricCheck, provider: MetricsProvider, *, canary: dict[str, str], stable: dict[str, str],
+              min_samples: int, now: datetime) -> CheckResult:
+    template = query_for(check.template, check.query)
+    query = stable_query = ""
+    try:
+        query = render(template, canary)
+        stable_query = render(template, stable) if check.relative_to_stable else None
+        samples_template = samples_query_for(check.template)
+        value = provider.query(query)
+        stable_value = provider.query(stable_query) if stable_query else None
+        samples = provider.query(render(samples_template, canary)) if samples_template else None
+    except (TemplateError, ProviderError) as exc:
+        return CheckResult(metric=check.name, query=query or template, stable_query=stable_query or None,
+                           verdict="error", message=str(exc)[:1024], time=rfc3339(now))
+    if samples is None and samples_query_for(check.template) is not None:
+        samples = 0.0  # no request series at all: zero samples, not "unknown"
+    verdict, threshold, message = assess(check, value=value, stable_value=stable_value, samples=samples,
+                                         min_samples=min_samples)
+    return CheckResult(metric=check.name, query=query, value=_finite(value), stable_query=stable_query,
+                       stable_value=_finite(stable_value), samples=_finite(samples), threshold=threshold,
+                       verdict=verdict, message=message, time=rfc3339(now))
+
+
+def _finite(value: float | None) -> float | None:
+    """JSON (and so the status) has no NaN or Inf: those are kept in the message instead."""
+    return value if value is not None and math.isfinite(value) else None
+
+
+def run(analysis: Analysis, provider: MetricsProvider, *, namespace: str, name: str, canary_version: str,
+        stable_version: str, now: datetime) -> list[CheckResult]:
+    common = {"namespace": namespace, "name": name, "interval": analysis.interval}
+    canary = variables(track="canary", version=canary_version, **common)
+    stable = variables(track="stable", version=stable_version, **common)
+    return [run_check(c, provider, canary=canary, stable=stable, min_samples=analysis.min_samples, now=now)
+            for c in analysis.metrics]

@@ -1,0 +1,351 @@
+"""The rollout state machine (pure, injected clock).
+
+Given the spec, the previous status, what the cluster shows (readiness, achieved weight) and
+`now`, it decides the next rollout status, which model each track runs, the canary weight,
+and the events. All state is in the status, so a restarted operator resumes exactly where it
+was: a step is never repeated (its start time is stored) and the weight is re-derived from
+the stored step, so traffic does not flap.
+
+Analysis is asked for through a callback only when it is due, so the decision stays pure
+given the callback's answers (tests script them; the operator queries Prometheus).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from modelrollout import conditions as C
+from modelrollout.api.base import parse_duration
+from modelrollout.api.serving import ModelRef
+from modelrollout.api.spec import ModelDeploymentSpec
+from modelrollout.api.status import (
+    AnalysisCounts,
+    CheckResult,
+    HandledRequests,
+    ModelDeploymentStatus,
+    RolloutPhase,
+    RolloutStatus,
+)
+from modelrollout.rollout import reasons as R
+from modelrollout.rollout.steps import effective_steps
+from modelrollout.rollout.verdict import first_with, overall
+
+ACTIVE: set[RolloutPhase] = {"Progressing", "Paused", "Promoting"}
+POLL_SECONDS = 2.0  # how soon to look again while waiting on pods or routes
+
+Analyze = Callable[[], list[CheckResult]]
+
+
+@dataclass(frozen=True)
+class Requests:
+    """Manual requests read from annotations: token per request (None when absent)."""
+
+    promote: str | None = None
+    abort: str | None = None
+    retry: str | None = None
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """What the controller observed, reduced to what the machine needs."""
+
+    canary_ready: bool = False  # canary Deployment rolled out on the candidate, all replicas available
+    stable_ready: bool = False  # stable Deployment rolled out on its current template
+    stable_version: str | None = None  # version label of the stable Deployment's pods
+    weight_settled: bool = False  # the router realised the desired weight (as well as it can)
+    observed_weight: int = 0  # what the router reports as achieved
+
+
+@dataclass(frozen=True)
+class Event:
+    type: str
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Decision:
+    stable_model: ModelRef  # what the stable track runs
+    canary_model: ModelRef | None  # None: no canary pods wanted
+    weight: int  # desired canary weight (percent)
+    rollout: RolloutStatus | None
+    stable_version: str | None
+    stable_image: str | None
+    rejected_version: str | None
+    handled: HandledRequests
+    events: list[Event] = field(default_factory=list)
+    requeue_after: float | None = None  # seconds until something is due; None: the resync default
+    promoted: bool = False
+    rolled_back: bool = False
+    started: bool = False
+    size_weight: int = 0  # the weight the canary pods are sized for (the step's, even before traffic)
+
+
+def identity(model: ModelRef) -> str:
+    return f"{model.version}@{model.image}"
+
+
+def _ts(now: datetime) -> str:
+    return C.rfc3339(now)
+
+
+def _parse_ts(text: str | None) -> datetime | None:
+    return None if text is None else datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def _elapsed(since: str | None, now: datetime) -> float:
+    start = _parse_ts(since)
+    return 0.0 if start is None else (now - start).total_seconds()
+
+
+class _Ctx:
+    """Mutable scratch for one decision; turned into a Decision at the end."""
+
+    def __init__(self, spec: ModelDeploymentSpec, status: ModelDeploymentStatus, requests: Requests,
+                 now: datetime) -> None:
+        self.spec, self.status, self.now = spec, status, now
+        self.candidate = spec.model
+        self.stable = ModelRef(name=spec.model.name, version=status.stable_version or spec.model.version,
+                               image=status.stable_image or spec.model.image,
+                               image_pull_policy=spec.model.image_pull_policy)
+        self.rollout = status.rollout
+        self.rejected = status.rejected_version
+        self.handled = status.handled_requests
+        self.events: list[Event] = []
+        self.requests = requests
+        self.flags = {"promoted": False, "rolled_back": False, "started": False}
+
+    def new_request(self, kind: str) -> bool:
+        token = getattr(self.requests, kind)
+        if token is None or token == getattr(self.handled, kind):
+            return False
+        self.handled = self.handled.model_copy(update={kind: token})
+        return True
+
+    def update(self, **changes: object) -> RolloutStatus:
+        assert self.rollout is not None
+        self.rollout = self.rollout.model_copy(update=changes)
+        return self.rollout
+
+    def event(self, type: str, reason: str, message: str) -> None:
+        self.events.append(Event(type, reason, message))
+
+    def decision(self, *, canary: ModelRef | None, weight: int, requeue: float | None = None,
+                 stable: ModelRef | None = None, size_weight: int | None = None) -> Decision:
+        # `stable` overrides what the stable track runs (the candidate while promoting); the
+        # reported stable version changes only when a promotion completes (self.stable).
+        return Decision(stable_model=stable or self.stable, canary_model=canary, weight=weight, rollout=self.rollout,
+                        stable_version=self.stable.version, stable_image=self.stable.image,
+                        rejected_version=self.rejected,
+                        handled=self.handled, events=self.events, requeue_after=requeue,
+                        size_weight=weight if size_weight is None else size_weight, **self.flags)
+
+
+def decide(spec: ModelDeploymentSpec, status: ModelDeploymentStatus, cluster: Cluster, *, requests: Requests,
+           analyze: Analyze, now: datetime) -> Decision:
+    ctx = _Ctx(spec, status, requests, now)
+    if status.stable_version is None:
+        # First deployment: nothing to compare against; the candidate is the stable track.
+        return ctx.decision(canary=None, weight=0, stable=spec.model)
+    if ctx.new_request("retry"):
+        ctx.rejected = None
+        ctx.event("Normal", R.RETRY_REQUESTED, f"retrying {identity(spec.model)}")
+    candidate_id = identity(spec.model)
+    if candidate_id == identity(ctx.stable):
+        return _settle(ctx, superseded=True)
+    if candidate_id == ctx.rejected:
+        return _settle(ctx, superseded=False)
+    r = ctx.rollout
+    if r is None or r.phase not in ACTIVE or identity(ModelRef(name=spec.model.name, version=r.canary_version,
+                                                               image=r.canary_image)) != candidate_id:
+        if r is not None and r.phase in ACTIVE:
+            ctx.event("Normal", R.ROLLOUT_SUPERSEDED,
+                      f"rollout of {r.canary_version} superseded by {spec.model.version}; analysis restarts")
+        _start(ctx)
+    if ctx.new_request("abort"):
+        return _rollback(ctx, phase="RolledBack", reason=R.ABORTED, message="rollout aborted by request")
+    if ctx.new_request("promote") and ctx.rollout.phase in ("Progressing", "Paused"):
+        ctx.update(phase="Promoting", message="promotion requested: skipping the remaining steps")
+        ctx.event("Normal", R.PROMOTE_REQUESTED, f"promoting {spec.model.version} by request")
+    if ctx.rollout.phase == "Promoting":
+        return _promote(ctx, cluster)
+    return _progress(ctx, cluster, analyze)
+
+
+def _start(ctx: _Ctx) -> None:
+    now = _ts(ctx.now)
+    ctx.rollout = RolloutStatus(phase="Progressing", canary_version=ctx.candidate.version,
+                                canary_image=ctx.candidate.image, from_version=ctx.stable.version, step=0,
+                                started_at=now, last_progress_at=now, counts=AnalysisCounts(), checks=[],
+                                message=f"starting canary {ctx.candidate.version}")
+    ctx.flags["started"] = True
+    ctx.event("Normal", R.ROLLOUT_STARTED,
+              f"canary rollout of {ctx.candidate.version} (stable {ctx.stable.version}) started")
+
+
+def _settle(ctx: _Ctx, *, superseded: bool) -> Decision:
+    """No rollout to run: the spec names the stable version, or the rejected one."""
+    r = ctx.rollout
+    if r is not None and r.phase in ACTIVE:
+        if superseded:
+            _rollback(ctx, phase="RolledBack", reason=R.SPEC_REVERTED,
+                      message=f"spec returned to stable {ctx.stable.version}; canary {r.canary_version} withdrawn")
+        r = ctx.rollout
+    keep_canary = r is not None and r.scale_down_at is not None and _elapsed(r.scale_down_at, ctx.now) < 0
+    canary = ModelRef(name=ctx.stable.name, version=r.canary_version, image=r.canary_image) if keep_canary else None
+    requeue = -_elapsed(r.scale_down_at, ctx.now) if keep_canary else None
+    return ctx.decision(canary=canary, weight=0, requeue=requeue)
+
+
+def _rollback(ctx: _Ctx, *, phase: RolloutPhase, reason: str, message: str) -> Decision:
+    """Traffic to stable at once; the canary stays (at weight 0) until scaleDownDelay."""
+    delay = parse_duration(ctx.spec.rollout.scale_down_delay)
+    r = ctx.update(phase=phase, desired_weight=0, message=message, finished_at=_ts(ctx.now),
+                   scale_down_at=_ts(ctx.now + timedelta(seconds=delay)))
+    ctx.rejected = f"{r.canary_version}@{r.canary_image}"
+    ctx.flags["rolled_back"] = True
+    ctx.event("Warning", reason, f"rolled back {r.canary_version} to {ctx.stable.version}: {message}")
+    canary = ModelRef(name=ctx.stable.name, version=r.canary_version, image=r.canary_image) if delay > 0 else None
+    return ctx.decision(canary=canary, weight=0, requeue=delay if delay > 0 else None)
+
+
+def _promote(ctx: _Ctx, cluster: Cluster) -> Decision:
+    """The stable track takes the candidate; once it is rolled out, the canary steps aside."""
+    r = ctx.rollout
+    if cluster.stable_ready and cluster.stable_version == ctx.candidate.version:
+        delay = parse_duration(ctx.spec.rollout.scale_down_delay)
+        ctx.update(phase="Succeeded", desired_weight=0, finished_at=_ts(ctx.now),
+                   scale_down_at=_ts(ctx.now + timedelta(seconds=delay)),
+                   message=f"{ctx.candidate.version} promoted to stable")
+        ctx.stable = ctx.candidate
+        ctx.flags["promoted"] = True
+        ctx.event("Normal", R.PROMOTED, f"{ctx.candidate.version} promoted (was {r.from_version})")
+        return ctx.decision(canary=ctx.candidate if delay > 0 else None, weight=0,
+                            requeue=delay if delay > 0 else None)
+    return ctx.decision(canary=ctx.candidate, weight=r.desired_weight, stable=ctx.candidate, requeue=POLL_SECONDS)
+
+
+def _progress(ctx: _Ctx, cluster: Cluster, analyze: Analyze) -> Decision:
+    spec, now = ctx.spec.rollout, ctx.now
+    r = ctx.rollout
+    steps = effective_steps(spec)
+    deadline = parse_duration(spec.progress_deadline)
+    if spec.paused:
+        if r.phase != "Paused":
+            ctx.update(phase="Paused", message=f"paused at step {r.step + 1}/{len(steps)}")
+            ctx.event("Normal", R.PAUSED, ctx.rollout.message)
+        return ctx.decision(canary=ctx.candidate, weight=r.desired_weight)
+    if r.phase == "Paused":
+        # The pause does not count against the deadline, and the step's hold starts afresh.
+        r = ctx.update(phase="Progressing", last_progress_at=_ts(now),
+                       step_started_at=_ts(now) if r.step_started_at else None, message="resumed")
+        ctx.event("Normal", R.RESUMED, f"rollout of {r.canary_version} resumed")
+    if _elapsed(r.last_progress_at or r.started_at, now) > deadline:
+        return _rollback(ctx, phase="Failed", reason=R.PROGRESS_DEADLINE_EXCEEDED,
+                         message=f"no progress for {spec.progress_deadline} ({_waiting_on(r, cluster)})")
+    step = steps[r.step]
+    if not cluster.canary_ready:
+        ctx.update(desired_weight=0, observed_weight=cluster.observed_weight,
+                   message=f"waiting for the canary pods of {r.canary_version}")
+        return ctx.decision(canary=ctx.candidate, weight=0, size_weight=step.weight, requeue=POLL_SECONDS)
+    # `weight_settled` describes the weight asked for last time; a new weight is not settled yet.
+    settled = cluster.weight_settled and r.desired_weight == step.weight and (
+        cluster.observed_weight > 0 or step.weight == 0)
+    r = ctx.update(desired_weight=step.weight, observed_weight=cluster.observed_weight)
+    if not settled:
+        ctx.update(message=f"setting canary weight {step.weight}% (observed {cluster.observed_weight}%)")
+        return ctx.decision(canary=ctx.candidate, weight=step.weight, requeue=POLL_SECONDS)
+    if r.step_started_at is None:
+        r = ctx.update(step_started_at=_ts(now), last_progress_at=_ts(now), step_passed=False,
+                       message=f"step {r.step + 1}/{len(steps)}: {cluster.observed_weight}% on the canary")
+        ctx.event("Normal", R.STEP_STARTED, ctx.rollout.message)
+    analysis = spec.analysis
+    if analysis is not None and _analysis_wait(r, parse_duration(analysis.interval), now) <= 0:
+        outcome = _judge(ctx, analyze())
+        if outcome is not None:
+            return outcome
+        r = ctx.rollout
+    held = _elapsed(r.step_started_at, now)
+    if held >= step.pause_seconds and (analysis is None or r.step_passed):
+        return _next_step(ctx, steps)
+    return ctx.decision(canary=ctx.candidate, weight=step.weight, requeue=_next_due(r, step.pause_seconds, spec, now))
+
+
+def _judge(ctx: _Ctx, results: list[CheckResult]) -> Decision | None:
+    analysis = ctx.spec.rollout.analysis
+    r = ctx.rollout
+    counts = r.counts
+    verdict = overall(results)
+    now = _ts(ctx.now)
+    if verdict == "pass":
+        counts = counts.model_copy(update={"passes": counts.passes + 1, "consecutive_failures": 0})
+        ctx.update(counts=counts, checks=results, last_analysis_at=now, step_passed=True, last_progress_at=now)
+        return None
+    if verdict == "fail":
+        counts = counts.model_copy(update={"failures": counts.failures + 1,
+                                           "consecutive_failures": counts.consecutive_failures + 1})
+        ctx.update(counts=counts, checks=results, last_analysis_at=now)
+        failing = first_with(results, "fail")
+        limit = analysis.consecutive_failure_limit
+        if counts.failures > analysis.failure_limit or (limit is not None and counts.consecutive_failures >= limit):
+            return _rollback(ctx, phase="RolledBack", reason=R.ANALYSIS_FAILED,
+                             message=f"check {failing.metric} failed: {failing.message} "
+                                     f"(query: {failing.query})")
+        ctx.event("Warning", R.CHECK_FAILED, failing.message)
+        return None
+    if verdict == "error":
+        counts = counts.model_copy(update={"errors": counts.errors + 1})
+        ctx.update(counts=counts, checks=results, last_analysis_at=now)
+        erring = first_with(results, "error")
+        if counts.errors > analysis.error_limit:
+            return _rollback(ctx, phase="Failed", reason=R.ANALYSIS_ERRORS,
+                             message=f"{counts.errors} analysis errors (limit {analysis.error_limit}); "
+                                     f"last: {erring.metric}: {erring.message}")
+        ctx.event("Warning", R.CHECK_ERROR, f"{erring.metric}: {erring.message}")
+        return None
+    counts = counts.model_copy(update={"inconclusives": counts.inconclusives + 1})
+    ctx.update(counts=counts, checks=results, last_analysis_at=now)
+    waiting = first_with(results, "inconclusive")
+    ctx.update(message=f"inconclusive: {waiting.metric}: {waiting.message}")
+    return None
+
+
+def _next_step(ctx: _Ctx, steps: list) -> Decision:
+    r = ctx.rollout
+    nxt = r.step + 1
+    if nxt >= len(steps):
+        ctx.update(phase="Promoting", message=f"all {len(steps)} steps passed; promoting {r.canary_version}",
+                   last_progress_at=_ts(ctx.now))
+        ctx.event("Normal", R.PROMOTING, ctx.rollout.message)
+        return ctx.decision(canary=ctx.candidate, weight=r.desired_weight, stable=ctx.candidate, requeue=POLL_SECONDS)
+    ctx.update(step=nxt, step_started_at=None, step_passed=False, last_progress_at=_ts(ctx.now),
+               message=f"step {r.step + 1} passed; moving to {steps[nxt].weight}%")
+    return ctx.decision(canary=ctx.candidate, weight=steps[nxt].weight, requeue=0.0)
+
+
+def _analysis_wait(r: RolloutStatus, interval: float, now: datetime) -> float:
+    """Seconds until the next analysis: one full interval of data at this step's weight first,
+    then one interval after the previous analysis."""
+    since_step = _elapsed(r.step_started_at, now)
+    analysed_this_step = r.last_analysis_at is not None and _parse_ts(r.last_analysis_at) >= _parse_ts(
+        r.step_started_at)
+    since = min(_elapsed(r.last_analysis_at, now), since_step) if analysed_this_step else since_step
+    return interval - since
+
+
+def _next_due(r: RolloutStatus, pause: float, spec, now: datetime) -> float:
+    waits = [pause - _elapsed(r.step_started_at, now)]
+    if spec.analysis is not None:
+        waits.append(_analysis_wait(r, parse_duration(spec.analysis.interval), now))
+    positive = [w for w in waits if w > 0]
+    return min(positive) if positive else POLL_SECONDS
+
+
+def _waiting_on(r: RolloutStatus, cluster: Cluster) -> str:
+    if not cluster.canary_ready:
+        return "canary pods not ready"
+    if not cluster.weight_settled:
+        return "weight not realised"
+    return r.message or "analysis inconclusive"

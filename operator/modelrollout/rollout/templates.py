@@ -1,0 +1,68 @@
+"""PromQL templates for the built-in checks, rendered strictly.
+
+BentoML's metrics (`bentoml_service_request_*`, labels `endpoint`, `http_response_code`) and
+the runtime's feedback counter (`modelrollout_feedback_total{outcome}`) are selected by the
+target labels a PodMonitor (or the scrape config) adds: `namespace`, `modelrollout_deployment`,
+`track`. A missing variable is an error, never an empty string: an empty selector would
+silently measure every model in the cluster.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+VARIABLE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+SELECTOR = 'namespace="{{namespace}}", modelrollout_deployment="{{name}}", track="{{track}}"'
+REQUESTS = f'bentoml_service_request_total{{{SELECTOR}, endpoint="{{{{endpoint}}}}"}}'
+DURATION_BUCKETS = f'bentoml_service_request_duration_seconds_bucket{{{SELECTOR}, endpoint="{{{{endpoint}}}}"}}'
+FEEDBACK = f"modelrollout_feedback_total{{{SELECTOR}"
+
+TEMPLATES: dict[str, str] = {
+    "latency-p50": f"histogram_quantile(0.5, sum by (le) (rate({DURATION_BUCKETS}[{{{{interval}}}}])))",
+    "latency-p95": f"histogram_quantile(0.95, sum by (le) (rate({DURATION_BUCKETS}[{{{{interval}}}}])))",
+    "latency-p99": f"histogram_quantile(0.99, sum by (le) (rate({DURATION_BUCKETS}[{{{{interval}}}}])))",
+    # `or vector(0)`: no 5xx series at all means zero errors, not "no data"; an empty
+    # denominator (no requests) still yields no data, which is inconclusive.
+    "error-rate": (
+        f'(sum(rate({REQUESTS[:-1]}, http_response_code=~"5.."}}[{{{{interval}}}}])) or vector(0))'
+        f" / sum(rate({REQUESTS}[{{{{interval}}}}]))"
+    ),
+    "accuracy": (
+        f'(sum(increase({FEEDBACK}, outcome="correct"}}[{{{{interval}}}}])) or vector(0))'
+        f' / sum(increase({FEEDBACK}, outcome=~"correct|incorrect"}}[{{{{interval}}}}]))'
+    ),
+}
+
+# How many observations stand behind a value (compared with analysis.minSamples).
+SAMPLES: dict[str, str] = {
+    "requests": f"sum(increase({REQUESTS}[{{{{interval}}}}]))",
+    "feedback": f'sum(increase({FEEDBACK}, outcome=~"correct|incorrect"}}[{{{{interval}}}}]))',
+}
+
+
+def samples_query_for(template: str) -> str | None:
+    if template == "accuracy":
+        return SAMPLES["feedback"]
+    if template == "custom":
+        return None
+    return SAMPLES["requests"]
+
+
+class TemplateError(ValueError):
+    """A query refers to a variable nobody provides."""
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def render(template: str, variables: Mapping[str, str]) -> str:
+    missing = sorted({m.group(1) for m in VARIABLE.finditer(template)} - set(variables))
+    if missing:
+        raise TemplateError(f"query uses undefined variable(s) {', '.join(missing)}: {template}")
+    return VARIABLE.sub(lambda m: _escape(str(variables[m.group(1)])), template)
+
+
+def query_for(template: str, custom_query: str | None) -> str:
+    return custom_query if template == "custom" else TEMPLATES[template]
