@@ -14,6 +14,7 @@ from modelrollout.api.status import Condition, ConditionStatus
 READY = "Ready"
 PROGRESSING = "Progressing"
 DEGRADED = "Degraded"
+BATCH_READY = "BatchReady"
 
 # reasons (CamelCase, stable: alerts and tests match on them)
 INVALID_SPEC = "InvalidSpec"

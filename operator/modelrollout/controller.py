@@ -21,6 +21,7 @@ from modelrollout.kube.client import ApiError, KubeClient
 from modelrollout.metrics.prometheus import PrometheusProvider
 from modelrollout.metrics.provider import ProviderError
 from modelrollout.plan import Observed, Plan, plan
+from modelrollout.render import batch as B
 from modelrollout.render import labels as L
 from modelrollout.rollout import analysis
 from modelrollout.rollout.machine import Requests
@@ -47,7 +48,20 @@ def observe(kube: KubeClient, md: ModelDeployment) -> Observed:
         stable_service=kube.get(K.SERVICE, ns, L.track_name(name, "stable")),
         canary_service=kube.get(K.SERVICE, ns, L.track_name(name, "canary")),
         http_route=kube.get(K.HTTP_ROUTE, ns, name) if gateway else None,
+        **(observe_batch(kube, md) if md.spec.mode != "online" else {}),
     )
+
+
+def observe_batch(kube: KubeClient, md: ModelDeployment) -> dict[str, Any]:
+    """The CronJob, its Jobs, and the pods of the newest Jobs (for the runner's reports)."""
+    ns = md.namespace
+    cronjob = kube.get(K.CRONJOB, ns, L.batch_name(md.name))
+    selector = L.selector_string({L.DEPLOYMENT_LABEL: md.name, L.COMPONENT_LABEL: "batch"})
+    jobs = kube.list(K.JOB, ns, label_selector=selector) if cronjob is not None else []
+    newest = sorted(jobs, key=lambda j: j["metadata"].get("creationTimestamp") or "")[-2:]
+    pods = {j["metadata"]["name"]: kube.list(K.POD, ns, label_selector=f"{B.JOB_NAME_LABEL}={j['metadata']['name']}")
+            for j in newest}
+    return {"cronjob": cronjob, "jobs": tuple(jobs), "job_pods": pods}
 
 
 def requests_from(body: dict[str, Any]) -> Requests:

@@ -15,12 +15,13 @@ from modelrollout.api.resource import ModelDeployment
 from modelrollout.api.serving import ModelRef
 from modelrollout.api.status import ModelDeploymentStatus
 from modelrollout.drift import needs_apply
+from modelrollout.render import batch as B
 from modelrollout.render import labels as L
 from modelrollout.render import serving as R
 from modelrollout.rollout.machine import ACTIVE, Analyze, Cluster, Decision, Requests, decide, identity
 from modelrollout.routing import router_for
 from modelrollout.routing.base import Router, TrackPods
-from modelrollout.status_view import EventNote, deployment_progress, serving_status
+from modelrollout.status_view import EventNote, deployment_progress, serving_status, with_batch_status
 
 POLL_SECONDS = 2.0
 
@@ -38,6 +39,9 @@ class Observed:
     stable_service: dict[str, Any] | None = None
     canary_service: dict[str, Any] | None = None
     http_route: dict[str, Any] | None = None
+    cronjob: dict[str, Any] | None = None
+    jobs: tuple[dict[str, Any], ...] = ()
+    job_pods: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
     def current(self, kind: str, name: str, md_name: str) -> dict[str, Any] | None:
         key = {("Deployment", L.track_name(md_name, "stable")): self.stable,
@@ -47,7 +51,8 @@ class Observed:
                ("Service", L.track_name(md_name, "canary")): self.canary_service,
                ("HorizontalPodAutoscaler", L.track_name(md_name, "stable")): self.hpa,
                ("PodMonitor", md_name): self.pod_monitor,
-               ("HTTPRoute", md_name): self.http_route}
+               ("HTTPRoute", md_name): self.http_route,
+               ("CronJob", L.batch_name(md_name)): self.cronjob}
         return key.get((kind, name))
 
 
@@ -146,6 +151,11 @@ def plan(md: ModelDeployment, observed: Observed, previous: ModelDeploymentStatu
         delete.append(("HorizontalPodAutoscaler", L.track_name(md.name, "stable")))
     if observed.pod_monitor_served:
         desired.append(R.pod_monitor(md))
+    cronjob = B.cronjob(md) if spec.mode != "online" else None
+    if cronjob is not None:
+        desired.append(cronjob)
+    elif observed.cronjob is not None:
+        delete.append(("CronJob", L.batch_name(md.name)))
 
     apply = [d for d in desired if needs_apply(d, observed.current(d["kind"], d["metadata"]["name"], md.name))]
     events = [EventNote("Normal", "Created" if observed.current(d["kind"], d["metadata"]["name"], md.name) is None
@@ -155,6 +165,9 @@ def plan(md: ModelDeployment, observed: Observed, previous: ModelDeploymentStatu
                             stable_changing=any(d["kind"] == "Deployment" and d["metadata"]["name"].endswith("-stable")
                                                 for d in apply),
                             now=now)
+    if spec.mode != "online":
+        status, batch_events = with_batch_status(md, status, previous, observed, now)
+        events += batch_events
     if previous.phase != status.phase:
         events.append(EventNote("Warning" if status.phase in ("Degraded", "Failed", "RolledBack") else "Normal",
                                 f"Phase{status.phase}", status.message or ""))

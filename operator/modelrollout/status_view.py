@@ -123,3 +123,31 @@ def _stable_message(progress: Progress | None) -> str:
     if progress is None:
         return "no stable pods yet"
     return f"{progress.ready}/{progress.replicas} stable replicas ready"
+
+
+def with_batch_status(md: ModelDeployment, status: ModelDeploymentStatus, previous: ModelDeploymentStatus,
+                      observed: Any, now: datetime) -> tuple[ModelDeploymentStatus, list[EventNote]]:
+    """Adds the batch runs' status and the BatchReady condition; an event per newly failed run."""
+    from modelrollout.batch_view import batch_status
+    from modelrollout.render.batch import table_name
+
+    batch = batch_status(table=table_name(md), cronjob=observed.cronjob, jobs=list(observed.jobs),
+                         pods_by_job=observed.job_pods, previous=previous.batch)
+    last, before = batch.last_run, previous.batch.last_run if previous.batch else None
+    events = []
+    if last is not None and last.phase != "Running" and (before is None or (before.job, before.phase) != (
+            last.job, last.phase)):
+        failed = last.phase == "Failed"
+        events.append(EventNote("Warning" if failed else "Normal", "BatchRunFailed" if failed else "BatchRunSucceeded",
+                                f"run {last.run_id}: {last.message or last.status or last.phase}"
+                                + ("; the previous version keeps serving" if failed else "")))
+    if last is not None and last.phase == "Failed":
+        cond = ("False", last.reason or "RunFailed", f"run {last.run_id} failed: {last.message or ''}; "
+                f"serving version {batch.published_version or 'none'}")
+    elif batch.published_version:
+        cond = ("True", "Published", f"serving predictions of run {batch.published_version} ({batch.rows} rows)")
+    else:
+        cond = ("False", "NoPublishedVersion", "no batch run has published predictions yet")
+    conds = C.set_condition(status.conditions, type=C.BATCH_READY, status=cond[0], reason=cond[1], message=cond[2],
+                            generation=md.generation, now=now)
+    return status.model_copy(update={"batch": batch, "conditions": conds}), events

@@ -111,6 +111,11 @@ class Batch(ApiModel):
     suspend: bool = False
     shards: int = Field(default=1, ge=1, le=100, description=">1 renders an Indexed Job per run.")
     chunk_rows: int = Field(default=65536, ge=1, le=10_000_000)
+    predictor: Annotated[str, Field(max_length=256, pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")] | None = Field(
+        default=None,
+        description="module:attr in the image giving an object with predict(); default: the BentoML "
+        "model tag <model.name>:<model.version> in the image's model store.",
+    )
     input: BatchInput
     store: PredictionStore = Field(default=PredictionStore())
     verification: Verification = Field(default=Verification())

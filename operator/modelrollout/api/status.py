@@ -91,6 +91,32 @@ class RolloutStatus(StatusModel):
     scale_down_at: str | None = Field(default=None, description="When the canary is scaled to zero.")
 
 
+class BatchRun(StatusModel):
+    """The last finished (or running) batch run, from its Job and the runner's report."""
+
+    job: str
+    run_id: str | None = None
+    phase: Literal["Running", "Succeeded", "Failed"]
+    status: str | None = Field(default=None, description="The runner's status (published, rejected, ...).")
+    rows_in: Annotated[int, Field(ge=0)] | None = None
+    rows_written: Annotated[int, Field(ge=0)] | None = None
+    published_version: str | None = None
+    reason: str | None = None
+    message: Annotated[str, Field(max_length=2048)] | None = None
+    started_at: str | None = None
+    finished_at: str | None = None
+
+
+class BatchStatus(StatusModel):
+    last_schedule_time: str | None = None
+    last_successful_time: str | None = None
+    table: str | None = None
+    published_version: str | None = Field(default=None, description="Run id of the version lookups serve.")
+    rows: Annotated[int, Field(ge=0)] | None = None
+    last_run: BatchRun | None = None
+    failures: Annotated[int, Field(ge=0)] = Field(default=0, description="Failed runs since the last success.")
+
+
 class ModelDeploymentStatus(StatusModel):
     observed_generation: Annotated[int, Field(ge=0)] | None = None
     phase: Phase | None = None
@@ -107,6 +133,7 @@ class ModelDeploymentStatus(StatusModel):
     ready_replicas: Annotated[int, Field(ge=0)] | None = None
     selector: str | None = Field(default=None, description="Label selector of the serving pods.")
     rollout: RolloutStatus | None = None
+    batch: BatchStatus | None = None
     rejected_version: str | None = Field(
         default=None, description="version@image rolled back; not retried until the spec changes or a retry."
     )

@@ -9,6 +9,7 @@ from modelrollout.api.resource import ModelDeployment
 from modelrollout.api.serving import ModelRef
 from modelrollout.render import labels as L
 from modelrollout.render import pod
+from modelrollout.render.batch import store_env
 
 HTTP_PORT_NAME = "http"
 METRICS_PATH = "/metrics"
@@ -35,6 +36,7 @@ def serving_container(md: ModelDeployment, model: ModelRef, track: L.Track) -> d
         "env": [
             *pod.runtime_env(md, model, track),
             {"name": "BENTOML_PORT", "value": str(serving.port)},
+            *(store_env(md, md.spec.batch) if md.spec.batch else []),
             *pod.user_env(serving.env),
         ],
         "resources": pod.resources(serving.resources),
