@@ -13,7 +13,7 @@ import importlib
 import sys
 
 # subcommand module names under modelrollout.cli, in help order
-SUBCOMMANDS = ("operator", "render", "crd", "rollout")
+SUBCOMMANDS = ("operator", "render", "crd", "rollout", "advise")
 
 
 def build_parser() -> argparse.ArgumentParser:
