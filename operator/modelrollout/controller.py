@@ -8,14 +8,15 @@ from __future__ import annotations
 import base64
 import logging
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-from modelrollout import GROUP, opmetrics
+from modelrollout import GROUP, advice, opmetrics
 from modelrollout import conditions as C
 from modelrollout.api.resource import ModelDeployment
 from modelrollout.api.spec import SpecError
-from modelrollout.api.status import CheckResult, ModelDeploymentStatus, parse_status
+from modelrollout.api.status import Advice, CheckResult, ModelDeploymentStatus, parse_status
 from modelrollout.kube import kinds as K
 from modelrollout.kube.client import ApiError, KubeClient
 from modelrollout.metrics.prometheus import PrometheusProvider
@@ -89,7 +90,8 @@ def analyzer(kube: KubeClient, md: ModelDeployment, previous: ModelDeploymentSta
         spec = md.spec.rollout.analysis
         assert spec is not None
         try:
-            provider = PrometheusProvider(spec.prometheus.address, token=_token(kube, md))
+            provider = PrometheusProvider(spec.prometheus.address,
+                                          token=_token(kube, spec.prometheus.auth_secret_ref, md.namespace))
         except ProviderError as exc:
             return [CheckResult(metric=m.name, query="", verdict="error", message=str(exc), time=C.rfc3339(now))
                     for m in spec.metrics]
@@ -103,12 +105,12 @@ def analyzer(kube: KubeClient, md: ModelDeployment, previous: ModelDeploymentSta
     return analyze
 
 
-def _token(kube: KubeClient, md: ModelDeployment) -> str | None:
-    ref = md.spec.rollout.analysis.prometheus.auth_secret_ref
+def _token(kube: KubeClient, ref: Any, namespace: str) -> str | None:
+    """The bearer token for Prometheus from a Secret key (None without a reference)."""
     if ref is None:
         return None
     try:
-        secret = kube.get(K.SECRET, md.namespace, ref.name)
+        secret = kube.get(K.SECRET, namespace, ref.name)
     except ApiError as exc:
         raise ProviderError(f"cannot read Secret {ref.name}: {exc}") from exc
     value = (secret or {}).get("data", {}).get(ref.key)
@@ -137,6 +139,15 @@ def reconcile(kube: KubeClient, body: dict[str, Any], now: datetime | None = Non
         return carry_out(kube, body, Plan(status=status, events=events), previous)
     decided = plan(md, observe(kube, md), previous, now, requests=requests_from(body),
                    analyze=analyzer(kube, md, previous, now))
+    if advice.due(md, previous.advice, now):
+        try:
+            token = _token(kube, md.spec.advisor.prometheus.auth_secret_ref, md.namespace)
+            fresh = advice.compute(md, now, token=token)
+        except ProviderError as exc:
+            fresh = Advice(error=str(exc), observed_at=C.rfc3339(now))
+        decided = replace(decided, status=decided.status.model_copy(update={"advice": fresh}))
+    elif md.spec.advisor is None and previous.advice is not None:
+        decided = replace(decided, status=decided.status.model_copy(update={"advice": None}))
     result = carry_out(kube, body, decided, previous)
     opmetrics.record(decided.decision, seconds=time.monotonic() - started)
     return result

@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationError, model_validator
 
-from modelrollout.api.base import ApiModel
+from modelrollout.api.base import ApiModel, Duration
 from modelrollout.api.batch import Batch, Gates
-from modelrollout.api.rollout import Rollout
+from modelrollout.api.rollout import PrometheusProvider, Rollout
 from modelrollout.api.serving import ModelRef, Serving
 
 Mode = Literal["online", "batch", "hybrid"]
+
+
+class Advisor(ApiModel):
+    """Live serving-mode advice (hybrid only): status.advice says whether the head pays off."""
+
+    prometheus: PrometheusProvider
+    interval: Duration = Field(default="15m", description="How often the advice is refreshed.")
+    window: Annotated[str, Field(pattern=r"^[1-9][0-9]*[smh]$", max_length=16)] = Field(
+        default="1h", description="Window of live traffic the figures are measured over.")
 
 
 class ModelDeploymentSpec(ApiModel):
@@ -22,6 +31,8 @@ class ModelDeploymentSpec(ApiModel):
             "x-kubernetes-validations": [
                 {"rule": "self.mode == 'online' || has(self.batch)",
                  "message": "mode batch and hybrid need spec.batch with a schedule"},
+                {"rule": "!has(self.advisor) || self.mode == 'hybrid'",
+                 "message": "spec.advisor reads hybrid lookup metrics: it needs mode hybrid"},
             ]
         }
     }
@@ -32,11 +43,14 @@ class ModelDeploymentSpec(ApiModel):
     rollout: Rollout = Field(default=Rollout())
     batch: Batch | None = None
     gates: Gates | None = None
+    advisor: Advisor | None = None
 
     @model_validator(mode="after")
     def _batch_when_needed(self) -> ModelDeploymentSpec:
         if self.mode != "online" and self.batch is None:
             raise ValueError(f"mode {self.mode} needs spec.batch with a schedule")
+        if self.advisor is not None and self.mode != "hybrid":
+            raise ValueError("spec.advisor reads hybrid lookup metrics: it needs mode hybrid")
         return self
 
 

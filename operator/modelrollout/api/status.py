@@ -117,6 +117,20 @@ class BatchStatus(StatusModel):
     failures: Annotated[int, Field(ge=0)] = Field(default=0, description="Failed runs since the last success.")
 
 
+class Advice(StatusModel):
+    """The advisor's recommendation from live traffic: advice only, never acted on."""
+
+    mode: str | None = None
+    source: str | None = None
+    cost_per_day: float | None = None
+    latency_p99_ms: float | None = None
+    head_size: int | None = None
+    expected_hit_ratio: float | None = None
+    reason: Annotated[str, Field(max_length=1024)] | None = None
+    error: Annotated[str, Field(max_length=1024)] | None = None
+    observed_at: str
+
+
 class ModelDeploymentStatus(StatusModel):
     observed_generation: Annotated[int, Field(ge=0)] | None = None
     phase: Phase | None = None
@@ -134,6 +148,7 @@ class ModelDeploymentStatus(StatusModel):
     selector: str | None = Field(default=None, description="Label selector of the serving pods.")
     rollout: RolloutStatus | None = None
     batch: BatchStatus | None = None
+    advice: Advice | None = None
     rejected_version: str | None = Field(
         default=None, description="version@image rolled back; not retried until the spec changes or a retry."
     )
