@@ -82,12 +82,19 @@ def wake(event: dict[str, Any], body: kopf.Body, uid: str, **_: Any) -> None:
 async def reconcile_loop(body: kopf.Body, uid: str, stopped: kopf.DaemonStopped, **_: Any) -> None:
     waker = _waker(uid)
     loop = asyncio.get_running_loop()
+    # The status this loop last wrote. Only this loop writes the object's status, and kopf's
+    # cached body can lag behind that write (watch latency), so the next reconcile starts from
+    # what was written, never from an older status.
+    written: dict[str, Any] | None = None
     try:
         while not stopped:
             waker.clear()
             snapshot = copy.deepcopy({key: body[key] for key in body})  # the live body changes under us
+            if written is not None:
+                snapshot["status"] = written
             try:
                 result = await loop.run_in_executor(_pool, controller.reconcile, kube(), snapshot)
+                written = controller.status_wire(result.status)
                 delay = min(result.requeue_after or RESYNC_SECONDS, RESYNC_SECONDS)
             except ApiError as exc:
                 level = logging.INFO if exc.status in TRANSIENT else logging.WARNING

@@ -97,6 +97,7 @@ def test_healthy_canary_walks_every_step_then_promotes():
     assert s.events == [R.ROLLOUT_STARTED, R.STEP_STARTED]
     d = s.run(60)  # 1m pause at 10%, analysed at 30 s and 60 s
     assert s.status.rollout.step == 1 and d.weight == 50 and s.analyses == 2
+    assert s.status.rollout.desired_weight == 50  # the status says what the decision asked for
     d = s.run(70)
     assert s.status.rollout.phase == "Promoting" and d.stable_version == "1.0.0"
     assert d.stable_model.version == "2.0.0"  # the stable track takes the candidate

@@ -321,6 +321,7 @@ def _next_step(ctx: _Ctx, steps: list) -> Decision:
         ctx.event("Normal", R.PROMOTING, ctx.rollout.message)
         return ctx.decision(canary=ctx.candidate, weight=r.desired_weight, stable=ctx.candidate, requeue=POLL_SECONDS)
     ctx.update(step=nxt, step_started_at=None, step_passed=False, last_progress_at=_ts(ctx.now),
+               desired_weight=steps[nxt].weight,
                message=f"step {r.step + 1} passed; moving to {steps[nxt].weight}%")
     return ctx.decision(canary=ctx.candidate, weight=steps[nxt].weight, requeue=0.0)
 

@@ -33,11 +33,11 @@ def thresholds(check: MetricCheck, stable_value: float | None) -> list[tuple[str
         known = not _missing(stable_value)
         s = stable_value if known else math.nan
         if rel.max_ratio is not None:
-            out.append(("<=", s * rel.max_ratio if known else None, f"<= {rel.max_ratio} x stable"))
+            out.append(("<=", s * rel.max_ratio if known else None, f"<= {_fmt(rel.max_ratio)} x stable"))
         if rel.max_increase is not None:
-            out.append(("<=", s + rel.max_increase if known else None, f"<= stable + {rel.max_increase}"))
+            out.append(("<=", s + rel.max_increase if known else None, f"<= stable + {_fmt(rel.max_increase)}"))
         if rel.max_decrease is not None:
-            out.append((">=", s - rel.max_decrease if known else None, f">= stable - {rel.max_decrease}"))
+            out.append((">=", s - rel.max_decrease if known else None, f">= stable - {_fmt(rel.max_decrease)}"))
     return out
 
 

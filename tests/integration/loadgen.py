@@ -1,0 +1,231 @@
+"""A bounded load generator that stands in for the traffic router during canary tests.
+
+    with LoadGenerator(stable_url=stable.url, canary_url=canary.url, rate_per_s=20) as load:
+        load.set_weight(20)          # what the operator's decision asked for
+        ...
+        load.stats()                 # requests and feedback per track
+
+A pacing thread sends ``rate_per_s`` ``/predict`` requests per second (one iris row each) to the
+stable or the canary server, split by the current canary ``weight`` the way a router would. The
+split is deterministic (a smooth weighted round robin: at 20 % exactly every fifth request goes to
+the canary), so a few seconds of traffic already carry the share the analysis expects - a random
+split would make small analysis windows flaky. The rows are drawn at random (seeded) independently
+of the track, so neither track gets a fixed, biased subset of the data (with rows in a fixed order
+the canary at 20 % would see the same 30 rows over and over). After each prediction it posts the
+true iris label to ``/feedback`` under the prediction's request id, which is how delayed ground
+truth reaches the accuracy metric.
+
+Requests run on a small worker pool, so a slow canary (injected latency) does not slow the stable
+track's traffic down. It is bounded by time (``max_seconds``) and by count (``max_requests``) and
+stops by itself; when more than ``max_in_flight`` requests are outstanding, new ones are dropped
+(counted), never queued without bound. ``stop()`` (or leaving the ``with`` block) ends it at once.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import httpx
+
+REQUEST_TIMEOUT_S = 10.0
+
+
+@dataclass(frozen=True)
+class LabelledRow:
+    features: list[float]
+    label: str
+
+
+def iris_rows() -> list[LabelledRow]:
+    """All 150 iris rows with their true species (the ground truth fed back)."""
+    from sklearn.datasets import load_iris
+
+    iris = load_iris()
+    names = [str(n) for n in iris.target_names]
+    return [
+        LabelledRow([float(x) for x in row], names[int(t)])
+        for row, t in zip(iris.data, iris.target, strict=True)
+    ]
+
+
+@dataclass(frozen=True)
+class LoadStats:
+    """Counts so far. Keys of the counters: ``stable`` / ``canary`` (feedback: outcome)."""
+
+    sent: dict[str, int]
+    ok: dict[str, int]
+    server_errors: dict[str, int]  # 5xx answers
+    failures: dict[str, int]  # no answer (connection refused, timeout) or another status
+    feedback: dict[str, int]  # outcome -> count, as the server judged it
+    dropped: int  # not sent because too many were in flight
+
+    @property
+    def total(self) -> int:
+        return sum(self.sent.values())
+
+
+class LoadGenerator:
+    """Background traffic, split stable/canary by a weight the test sets; bounded and self-stopping."""
+
+    def __init__(
+        self,
+        *,
+        stable_url: str,
+        canary_url: str | None,
+        rate_per_s: float = 20.0,
+        max_seconds: float = 120.0,
+        max_requests: int = 10_000,
+        feedback: bool = True,
+        workers: int = 8,
+        max_in_flight: int = 32,
+        seed: int = 0,
+    ) -> None:
+        if rate_per_s <= 0 or max_seconds <= 0 or max_requests <= 0:
+            raise ValueError("rate_per_s, max_seconds and max_requests must be positive")
+        self.stable_url = stable_url
+        self._canary_url = canary_url
+        self.rate_per_s = rate_per_s
+        self.max_seconds = max_seconds
+        self.max_requests = max_requests
+        self.feedback = feedback
+        self.max_in_flight = max_in_flight
+        self._rows = iris_rows()
+        self._rng = random.Random(seed)
+        self._weight = 0
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="loadgen")
+        self._local = threading.local()
+        self._clients: list[httpx.Client] = []
+        self._in_flight = 0
+        self._counts: dict[str, Counter] = {k: Counter() for k in ("sent", "ok", "5xx", "failed", "feedback")}
+        self._dropped = 0
+        self._thread = threading.Thread(target=self._pace, name="loadgen-pacer", daemon=True)
+
+    # --- control ------------------------------------------------------------------------------
+
+    @property
+    def weight(self) -> int:
+        """The canary weight currently applied (what a router would report as achieved)."""
+        return self._weight
+
+    def set_weight(self, weight: int) -> None:
+        if not 0 <= weight <= 100:
+            raise ValueError(f"weight must be 0..100, got {weight}")
+        self._weight = int(weight)
+
+    @property
+    def canary_url(self) -> str | None:
+        return self._canary_url
+
+    def set_canary_url(self, url: str | None) -> None:
+        """Point the canary share at another server (e.g. a canary that turned slow)."""
+        self._canary_url = url
+
+    def start(self) -> LoadGenerator:
+        self._started = time.monotonic()
+        self._thread.start()
+        return self
+
+    def stop(self, *, timeout_s: float = 15.0) -> None:
+        """Stop sending; wait (bounded) for requests in flight; close the clients."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=timeout_s)
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        for client in self._clients:
+            client.close()
+
+    @property
+    def running(self) -> bool:
+        return self._thread.is_alive()
+
+    def __enter__(self) -> LoadGenerator:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def stats(self) -> LoadStats:
+        with self._lock:
+            c = self._counts
+            return LoadStats(
+                sent=dict(c["sent"]),
+                ok=dict(c["ok"]),
+                server_errors=dict(c["5xx"]),
+                failures=dict(c["failed"]),
+                feedback=dict(c["feedback"]),
+                dropped=self._dropped,
+            )
+
+    # --- internals ----------------------------------------------------------------------------
+
+    def _pace(self) -> None:
+        interval = 1.0 / self.rate_per_s
+        deadline = self._started + self.max_seconds
+        credit = 0  # smooth weighted round robin: canary when the accumulated weight reaches 100
+        for index in range(self.max_requests):
+            due = self._started + index * interval
+            if due >= deadline or self._stop.wait(timeout=max(0.0, due - time.monotonic())):
+                return
+            credit += self._weight
+            track = "stable"
+            if credit >= 100:
+                credit -= 100
+                track = "canary"
+            url = self._canary_url if track == "canary" else self.stable_url
+            if url is None:
+                track, url = "stable", self.stable_url
+            with self._lock:
+                if self._in_flight >= self.max_in_flight:
+                    self._dropped += 1
+                    continue
+                self._in_flight += 1
+            self._pool.submit(self._one, track, url, self._rng.choice(self._rows))
+
+    def _client(self) -> httpx.Client:
+        client = getattr(self._local, "client", None)
+        if client is None:
+            client = httpx.Client(timeout=REQUEST_TIMEOUT_S, trust_env=False)
+            self._local.client = client
+            with self._lock:
+                self._clients.append(client)
+        return client
+
+    def _count(self, kind: str, key: str) -> None:
+        with self._lock:
+            self._counts[kind][key] += 1
+
+    def _one(self, track: str, url: str, row: LabelledRow) -> None:
+        try:
+            self._count("sent", track)
+            client = self._client()
+            try:
+                response = client.post(f"{url}/predict", json={"rows": [row.features]})
+            except httpx.HTTPError:
+                self._count("failed", track)
+                return
+            if response.status_code >= 500:
+                self._count("5xx", track)
+                return
+            if response.status_code != 200:
+                self._count("failed", track)
+                return
+            self._count("ok", track)
+            if self.feedback and not self._stop.is_set():
+                request_id = response.json()["request_id"]
+                try:
+                    answer = client.post(
+                        f"{url}/feedback", json={"request_id": request_id, "label": row.label, "row": 0}
+                    )
+                    self._count("feedback", answer.json().get("outcome", f"http-{answer.status_code}"))
+                except (httpx.HTTPError, ValueError):
+                    self._count("feedback", "failed")
+        finally:
+            with self._lock:
+                self._in_flight -= 1
