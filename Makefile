@@ -11,7 +11,7 @@ KIND_CLUSTER ?= modelrollout
 IMAGE ?= modelrollout/iris:dev
 OPERATOR_IMAGE ?= modelrollout/operator:dev
 
-.PHONY: help install system-deps test unit handlers integration e2e crds lint format bench demo chart-lint clean
+.PHONY: help install system-deps test unit handlers integration e2e crds lint format bench bench-batch bench-canary demo chart-lint clean
 
 help:
 	@echo "make demo    - train the example model, serve it, predict (deploys to a cluster when one is reachable)"
@@ -80,6 +80,12 @@ format: install
 bench: install system-deps
 	$(BIN)/python -m tests.bench.run $(BENCH_ARGS)
 
+bench-batch: install system-deps
+	$(BIN)/python -m tests.bench.run batch $(BENCH_ARGS)
+
+bench-canary: install system-deps
+	$(BIN)/python -m tests.bench.run canary $(BENCH_ARGS)
+
 demo: install system-deps
 	$(BIN)/python bentos/demo.py
 
@@ -88,8 +94,8 @@ e2e: install
 	command -v kind >/dev/null || { echo "install kind: https://kind.sigs.k8s.io"; exit 1; }
 	kind get clusters | grep -qx $(KIND_CLUSTER) || kind create cluster --name $(KIND_CLUSTER) --wait 120s
 	BENTOML_HOME=$(CURDIR)/.bentoml $(BIN)/python bentos/iris/train.py --version 1.0.0
-	cd bentos/iris && BENTOML_HOME=$(CURDIR)/.bentoml ../../$(BIN)/bentoml build --containerize -t $(IMAGE) >/dev/null || \
-	  (BENTOML_HOME=$(CURDIR)/.bentoml ../../$(BIN)/bentoml build && BENTOML_HOME=$(CURDIR)/.bentoml ../../$(BIN)/bentoml containerize iris:latest -t $(IMAGE))
+	tag=$$(BENTOML_HOME=$(CURDIR)/.bentoml MODELROLLOUT_MODEL_TAG=iris-classifier:1.0.0 $(BIN)/python bentos/iris/build_bento.py | tail -n 1) && \
+	  BENTOML_HOME=$(CURDIR)/.bentoml $(BIN)/bentoml containerize "$$tag" -t $(IMAGE)
 	kind load docker-image $(IMAGE) --name $(KIND_CLUSTER)
 	kubectl config use-context kind-$(KIND_CLUSTER)
 	MODELROLLOUT_E2E_IMAGE=$(IMAGE) $(BIN)/pytest tests/e2e -v $(PYTEST_ARGS)

@@ -18,7 +18,7 @@ from modelrollout.api.resource import ModelDeployment
 from modelrollout.api.spec import SpecError
 from modelrollout.api.status import Advice, CheckResult, ModelDeploymentStatus, parse_status
 from modelrollout.kube import kinds as K
-from modelrollout.kube.client import ApiError, KubeClient
+from modelrollout.kube.client import HANDOFF_MANAGER, ApiError, KubeClient
 from modelrollout.metrics.prometheus import PrometheusProvider
 from modelrollout.metrics.provider import ProviderError
 from modelrollout.plan import Observed, Plan, plan
@@ -130,6 +130,8 @@ def reconcile(kube: KubeClient, body: dict[str, Any], now: datetime | None = Non
     now = now or datetime.now(UTC)
     meta = body["metadata"]
     previous = parse_status(body.get("status"))
+    if meta.get("deletionTimestamp"):
+        return Plan(status=previous)  # being deleted: the cleanup and the garbage collector own it
     try:
         md = ModelDeployment.from_body(body)
     except SpecError as exc:
@@ -160,6 +162,8 @@ def carry_out(kube: KubeClient, body: dict[str, Any], decided: Plan, previous: M
     status = decided.status
     events = list(decided.events)
     try:
+        for kind, child, patch in decided.handoff:
+            kube.patch(K.BY_KIND[kind], ns, child, patch, field_manager=HANDOFF_MANAGER)
         for manifest in decided.apply:
             kube.apply(manifest)
         for kind, child in decided.delete:
@@ -179,5 +183,4 @@ def carry_out(kube: KubeClient, body: dict[str, Any], decided: Plan, previous: M
                 "kind": body.get("kind", "ModelDeployment"), "metadata": meta}
     for note in events:
         kube.event(involved, type=note.type, reason=note.reason, message=note.message, action="Reconcile")
-    return Plan(apply=decided.apply, delete=decided.delete, status=status, events=events,
-                requeue_after=decided.requeue_after, decision=decided.decision)
+    return replace(decided, status=status, events=events)

@@ -32,3 +32,18 @@ def is_subset(want: Any, have: Any) -> bool:
 
 def needs_apply(desired: dict[str, Any], observed: dict[str, Any] | None) -> bool:
     return observed is None or not is_subset(desired, observed)
+
+
+def owns_field(obj: dict[str, Any] | None, manager: str, path: tuple[str, ...]) -> bool:
+    """Whether `manager` applied (server-side apply) the field at `path` of `obj`."""
+    for entry in (obj or {}).get("metadata", {}).get("managedFields", []) or []:
+        if entry.get("manager") != manager or entry.get("operation") != "Apply":
+            continue
+        node = entry.get("fieldsV1") or {}
+        for key in path:
+            node = node.get(f"f:{key}") if isinstance(node, dict) else None
+            if node is None:
+                break
+        else:
+            return True
+    return False

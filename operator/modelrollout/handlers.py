@@ -11,11 +11,13 @@ one thread pool; an idle object costs one sleeping coroutine and a few GETs per 
 from __future__ import annotations
 
 import asyncio
+import collections
 import concurrent.futures
 import copy
 import functools
 import logging
 import os
+import threading
 from typing import Any
 
 import kopf
@@ -35,6 +37,11 @@ RETRY_SECONDS = 5.0
 log = logging.getLogger(__name__)
 _pool = concurrent.futures.ThreadPoolExecutor(max_workers=MAX_WORKERS, thread_name_prefix="reconcile")
 _wakers: dict[str, asyncio.Event] = {}
+# One lock per object: a reconcile and the deletion cleanup never overlap, and once an object is
+# being deleted no reconcile (even one already queued in the pool) applies children again.
+_locks: dict[str, threading.Lock] = {}
+_deleting: collections.OrderedDict[str, None] = collections.OrderedDict()
+DELETING_MEMORY = 10_000
 
 
 @functools.cache
@@ -44,6 +51,14 @@ def kube() -> KubeClient:
 
 def _waker(uid: str) -> asyncio.Event:
     return _wakers.setdefault(uid, asyncio.Event())
+
+
+def _guarded_reconcile(uid: str, snapshot: dict[str, Any]) -> controller.Plan | None:
+    """Runs in the pool. None: the object is being deleted, nothing was done."""
+    with _locks.setdefault(uid, threading.Lock()):
+        if uid in _deleting or snapshot["metadata"].get("deletionTimestamp"):
+            return None
+        return controller.reconcile(kube(), snapshot)
 
 
 @kopf.on.startup()
@@ -93,7 +108,9 @@ async def reconcile_loop(body: kopf.Body, uid: str, stopped: kopf.DaemonStopped,
             if written is not None:
                 snapshot["status"] = written
             try:
-                result = await loop.run_in_executor(_pool, controller.reconcile, kube(), snapshot)
+                result = await loop.run_in_executor(_pool, _guarded_reconcile, uid, snapshot)
+                if result is None:
+                    return
                 written = controller.status_wire(result.status)
                 delay = min(result.requeue_after or RESYNC_SECONDS, RESYNC_SECONDS)
             except ApiError as exc:
@@ -121,9 +138,19 @@ async def _sleep(stopped: kopf.DaemonStopped, waker: asyncio.Event, seconds: flo
 
 
 @kopf.on.delete(*RESOURCE, optional=True)
-def cleanup(name: str, namespace: str, **_: Any) -> None:
+def cleanup(name: str, namespace: str, uid: str, **_: Any) -> None:
     """Children carry controller ownerReferences, so the garbage collector removes them; this
-    also deletes them right away, which matters where no collector runs."""
+    also deletes them right away, which matters where no collector runs. A reconcile in flight
+    finishes first and none runs after (it would bring the children back)."""
+    _deleting[uid] = None
+    while len(_deleting) > DELETING_MEMORY:
+        _deleting.popitem(last=False)
+    with _locks.setdefault(uid, threading.Lock()):
+        _delete_children(name, namespace)
+    _locks.pop(uid, None)
+
+
+def _delete_children(name: str, namespace: str) -> None:
     client = kube()
     for kind, child in ((K.DEPLOYMENT, L.track_name(name, "stable")), (K.DEPLOYMENT, L.track_name(name, "canary")),
                         (K.HPA, L.track_name(name, "stable")), (K.SERVICE, name),

@@ -14,10 +14,11 @@ from typing import Any
 from modelrollout.api.resource import ModelDeployment
 from modelrollout.api.serving import ModelRef
 from modelrollout.api.status import ModelDeploymentStatus
-from modelrollout.drift import needs_apply
+from modelrollout.drift import needs_apply, owns_field
 from modelrollout.render import batch as B
 from modelrollout.render import labels as L
 from modelrollout.render import serving as R
+from modelrollout.render.labels import FIELD_MANAGER
 from modelrollout.rollout.machine import ACTIVE, Analyze, Cluster, Decision, Requests, decide, identity
 from modelrollout.routing import router_for
 from modelrollout.routing.base import Router, TrackPods
@@ -64,6 +65,9 @@ class Plan:
     events: list[EventNote] = field(default_factory=list)
     requeue_after: float | None = None
     decision: Decision | None = None
+    # (kind, name, merge patch) written under HANDOFF_MANAGER before the applies: a field the
+    # operator stops applying is handed over first, so the API server does not reset it.
+    handoff: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
 
 
 def track_pods(dep: dict[str, Any] | None) -> TrackPods:
@@ -158,6 +162,9 @@ def plan(md: ModelDeployment, observed: Observed, previous: ModelDeploymentStatu
         delete.append(("CronJob", L.batch_name(md.name)))
 
     apply = [d for d in desired if needs_apply(d, observed.current(d["kind"], d["metadata"]["name"], md.name))]
+    handoff = replicas_handoff(md, observed)
+    if handoff and not any(d["kind"] == "Deployment" and d["metadata"]["name"] == handoff[0][1] for d in apply):
+        apply.insert(0, desired[0])  # re-apply without replicas so the operator's ownership ends now
     events = [EventNote("Normal", "Created" if observed.current(d["kind"], d["metadata"]["name"], md.name) is None
                         else "Updated", f"{d['kind']} {d['metadata']['name']}") for d in apply]
     events += [EventNote(e.type, e.reason, e.message) for e in decision.events]
@@ -174,7 +181,20 @@ def plan(md: ModelDeployment, observed: Observed, previous: ModelDeploymentStatu
     requeue = decision.requeue_after
     if status.phase in ("Pending", "Progressing", "Promoting") or apply:
         requeue = min(requeue or POLL_SECONDS, POLL_SECONDS)
-    return Plan(apply=apply, delete=delete, status=status, events=events, requeue_after=requeue, decision=decision)
+    return Plan(apply=apply, delete=delete, status=status, events=events, requeue_after=requeue, decision=decision,
+                handoff=handoff)
+
+
+def replicas_handoff(md: ModelDeployment, observed: Observed) -> list[tuple[str, str, dict[str, Any]]]:
+    """With an HPA the operator stops applying the stable track's replicas. Released by
+    server-side apply, the field would fall back to its default (1) until the HPA acts; written
+    first under another manager, it keeps the current count (the documented SSA handover)."""
+    if md.spec.serving.autoscaling is None or not owns_field(observed.stable, FIELD_MANAGER, ("spec", "replicas")):
+        return []
+    current = (observed.stable or {}).get("spec", {}).get("replicas")
+    if current is None:
+        return []
+    return [("Deployment", L.track_name(md.name, "stable"), {"spec": {"replicas": current}})]
 
 
 def _stale_routing(md: ModelDeployment, observed: Observed, router: Router) -> list[tuple[str, str]]:

@@ -104,12 +104,8 @@ def _wait_until_settled(api: FakeCluster) -> None:
                 return False
         return True
 
-    try:
+    with contextlib.suppress(AssertionError):
         wait_for(settled, timeout=5, message="kopf to finish handling")
-    except AssertionError:
-        import pathlib
-        with pathlib.Path("/tmp/explore/unsettled.txt").open("a") as f:
-            f.write(json.dumps(api.list(MD_RESOURCE), indent=1) + "\n=====\n")
 
 
 @pytest.fixture()

@@ -291,11 +291,6 @@ def test_deleting_the_model_deployment_removes_its_children(operator, fake_api):
     assert {("deployments", "iris-stable"), ("services", "iris")} <= deleted
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG (operator): a reconcile already running when the ModelDeployment is deleted "
-    "re-applies the children after the on.delete cleanup removed them",
-)
 def test_a_reconcile_in_flight_at_deletion_does_not_recreate_children(operator, fake_api):
     """Deletion while a resync is mid-way (made likely with slow reads): nothing is left behind."""
     create_md(fake_api, samples.model_deployment())

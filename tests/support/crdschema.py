@@ -72,7 +72,7 @@ def validate(obj: dict[str, Any], schema: dict[str, Any] | None = None) -> tuple
     """(defaulted object, errors) — errors empty when the API server would accept it."""
     schema = schema or load_schema()
     obj = apply_defaults(copy.deepcopy(obj), schema)
-    validator = jsonschema.Draft7Validator(_strict(schema))
+    validator = jsonschema.Draft4Validator(_strict(schema))  # OpenAPI v3.0 is draft-4 based
     errors = [f"{'.'.join(str(p) for p in e.absolute_path) or '<root>'}: {e.message}"
               for e in validator.iter_errors(obj)]
     if not errors:  # the API server runs CEL only on schema-valid objects

@@ -46,6 +46,8 @@ def test_schema_is_structural():
         assert not ("properties" in node and "additionalProperties" in node), path
         assert "patternProperties" not in node and "propertyNames" not in node, path
         assert "nullable" not in node and "title" not in node, path
+        for flag in ("exclusiveMinimum", "exclusiveMaximum"):  # booleans in apiextensions/v1
+            assert isinstance(node.get(flag, False), bool), path
         if node.get("x-kubernetes-int-or-string"):
             assert node["anyOf"] == ALLOWED_INT_OR_STRING, path
             assert "type" not in node, path
@@ -59,7 +61,7 @@ def test_defaults_are_valid_for_their_node():
 
     for _path, node in _nodes(_schema()):
         if "default" in node:
-            jsonschema.validate(node["default"], {k: v for k, v in node.items() if k != "default"})
+            jsonschema.Draft4Validator({k: v for k, v in node.items() if k != "default"}).validate(node["default"])
 
 
 def test_cel_rules_compile_and_have_messages():

@@ -156,3 +156,21 @@ def test_deployment_progress_counts_an_unobserved_generation_as_incomplete():
     dep = as_server_returns(R.deployment(m, model=m.spec.model, track="stable", replicas=2), generation=3)
     dep["status"]["observedGeneration"] = 2
     assert deployment_progress(dep).complete is False
+
+
+def test_replicas_are_handed_over_before_an_hpa_takes_them():
+    """Applied replicas released by SSA would reset to 1; they are written under another
+    manager first, and only while the operator still owns them."""
+    scaled = md({"serving": {"autoscaling": {"minReplicas": 2, "maxReplicas": 6}}})
+    observed = observed_for(md())
+    observed.stable["spec"]["replicas"] = 5
+    observed.stable["metadata"]["managedFields"] = [
+        {"manager": "modelrollout-operator", "operation": "Apply", "fieldsV1": {"f:spec": {"f:replicas": {}}}}]
+    plan = plan_serving(scaled, observed, ModelDeploymentStatus(), NOW)
+    assert plan.handoff == [("Deployment", "iris-stable", {"spec": {"replicas": 5}})]
+    dep = next(d for d in plan.apply if d["kind"] == "Deployment")
+    assert "replicas" not in dep["spec"]
+    observed.stable["metadata"]["managedFields"] = [
+        {"manager": "modelrollout-handoff", "operation": "Update", "fieldsV1": {"f:spec": {"f:replicas": {}}}}]
+    assert plan_serving(scaled, observed, ModelDeploymentStatus(), NOW).handoff == []
+    assert plan_serving(md(), observed, ModelDeploymentStatus(), NOW).handoff == []

@@ -67,6 +67,10 @@ def to_structural(node: Any, defs: dict[str, Any]) -> Any:
             continue
         if key == "const":
             out["enum"] = [value]
+        elif key in ("exclusiveMinimum", "exclusiveMaximum") and not isinstance(value, bool):
+            # JSON Schema 2020 numbers; OpenAPI v3 (and so apiextensions/v1) wants a bound plus a flag
+            out["minimum" if key == "exclusiveMinimum" else "maximum"] = value
+            out[key] = True
         elif key == "properties":
             out[key] = {name: to_structural(sub, defs) for name, sub in value.items()}
         elif key in ("items", "additionalProperties", "anyOf"):

@@ -19,10 +19,11 @@ from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 
 from modelrollout.kube.kinds import EVENT, MODEL_DEPLOYMENT, Kind, kind_of
+from modelrollout.render.labels import FIELD_MANAGER
 
 log = logging.getLogger(__name__)
 
-FIELD_MANAGER = "modelrollout-operator"
+HANDOFF_MANAGER = "modelrollout-handoff"
 APPLY = "application/apply-patch+yaml"
 MERGE = "application/merge-patch+json"
 REQUEST_TIMEOUT = (5, 30)  # connect, read (seconds)
@@ -115,8 +116,10 @@ class KubeClient:
         self._request("PATCH", kind.object_path(namespace, name) + "/status",
                       body={"status": status}, content_type=MERGE)
 
-    def patch(self, kind: Kind, namespace: str, name: str, patch: dict[str, Any]) -> dict[str, Any]:
-        return self._request("PATCH", kind.object_path(namespace, name), body=patch, content_type=MERGE)
+    def patch(self, kind: Kind, namespace: str, name: str, patch: dict[str, Any], *,
+              field_manager: str | None = None) -> dict[str, Any]:
+        query = [("fieldManager", field_manager)] if field_manager else []
+        return self._request("PATCH", kind.object_path(namespace, name), query=query, body=patch, content_type=MERGE)
 
     # --- discovery ---------------------------------------------------------------------------
     def served(self, kind: Kind, ttl: float = 300.0) -> bool:
