@@ -1,0 +1,147 @@
+"""The embedded prediction store: one SQLite file, in WAL mode.
+
+WAL lets the lookup service read the published version while a batch run writes the next one, and
+``BEGIN IMMEDIATE`` takes the single writer lock at the start of every write transaction, so the
+publishing transaction is serialised against other writers without a separate lock table.
+
+Each chunk is one ``executemany`` in one transaction: a killed run loses at most the chunk in
+flight, and everything it did write stays in its own staging table, never in the published one.
+"""
+
+from __future__ import annotations
+
+import itertools
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from .naming import StoreError, quote_ident
+from .runs import SqlStore
+
+BUSY_TIMEOUT_S = 60.0
+
+
+class SqliteStore(SqlStore):
+    ph = "?"
+    column_types = {"int": "INTEGER", "float": "REAL", "str": "TEXT", "bool": "INTEGER"}
+    ts_type = "TEXT"
+    shard_type = "INTEGER"
+
+    def __init__(self, path: str | Path) -> None:
+        path = Path(path)
+        if str(path) in ("", ":memory:"):
+            raise StoreError("the SQLite store needs a file path (each thread opens its own connection)")
+        super().__init__(f"sqlite:///{path}")
+        self.path = path
+
+    def _open(self) -> sqlite3.Connection:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(
+            self.path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_S
+        )
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        return conn
+
+    @contextmanager
+    def _transaction(self, conn: sqlite3.Connection) -> Iterator[sqlite3.Cursor]:
+        cur = conn.cursor()
+        cur.execute("BEGIN IMMEDIATE")
+        try:
+            yield cur
+        except BaseException:
+            conn.rollback()
+            raise
+        else:
+            conn.commit()
+        finally:
+            cur.close()
+
+    def _lock_table(self, cur: Any, table: str) -> None:
+        """Nothing to do: BEGIN IMMEDIATE already holds the database's single writer lock."""
+
+    def _encode(self, rows: pa.Table, constants: dict[str, Any]) -> tuple[list[str], list[tuple]]:
+        columns: dict[str, Any] = {}
+        for name, column in zip(rows.schema.names, rows.columns, strict=True):
+            if pa.types.is_timestamp(column.type):
+                low_high = pc.min_max(column)
+                if low_high["min"] == low_high["max"]:  # one timestamp per chunk: one string
+                    columns[name] = utc_text(column.slice(0, 1))[0].as_py()
+                    continue
+                column = utc_text(column)
+            columns[name] = column
+        columns.update(constants)
+        return list(columns), list(row_values(columns, rows.num_rows))
+
+    def _write_encoded(
+        self, conn: sqlite3.Connection, physical: str, payload: tuple[list[str], list[tuple]]
+    ) -> None:
+        names, rows = payload
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.executemany(insert_sql(physical, names), rows)
+        except BaseException:
+            conn.rollback()
+            raise
+        conn.commit()
+
+    def _is_missing_table(self, exc: BaseException) -> bool:
+        return isinstance(exc, sqlite3.OperationalError) and "no such table" in str(exc)
+
+    def _is_unique_violation(self, exc: BaseException) -> bool:
+        return isinstance(exc, sqlite3.IntegrityError) and "UNIQUE" in str(exc)
+
+    def _table_exists(self, cur: Any, physical: str) -> bool:
+        cur.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (physical,))
+        return cur.fetchone() is not None
+
+    def _decode_prediction(self, kind: str, value: Any) -> Any:
+        return bool(value) if kind == "bool" and value is not None else value
+
+    def iter_query(self, sql: str, *, chunk_rows: int) -> tuple[list[str], Iterator[list[tuple]]]:
+        conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_S)
+        try:
+            cur = conn.execute(sql)
+        except Exception:
+            conn.close()
+            raise
+        names = [d[0] for d in cur.description or ()]
+
+        def rows() -> Iterator[list[tuple]]:
+            try:
+                yield from self._iter_rows(cur, chunk_rows)
+            finally:
+                conn.close()
+
+        return names, rows()
+
+
+def utc_text(column: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
+    """``YYYY-MM-DD HH:MM:SS.ffffffZ`` (sorts as time; SQLite's date functions read it).
+
+    Going through a naive timestamp is 20x faster than Arrow's zone-aware cast to text.
+    """
+    naive = pc.cast(column, pa.timestamp("us"))
+    return pc.binary_join_element_wise(pc.cast(naive, pa.string()), "Z", "")
+
+
+def insert_sql(physical: str, names: list[str]) -> str:
+    """The executemany statement; with :func:`row_values` also the benchmark's bare write path."""
+    marks = ", ".join("?" * len(names))
+    return (
+        f"INSERT INTO {quote_ident(physical)} ({', '.join(quote_ident(n) for n in names)}) VALUES ({marks})"
+    )
+
+
+def row_values(columns: dict[str, Any], n: int) -> Iterator[tuple]:
+    """Row tuples from Arrow columns, or from plain values repeated on every row (run id, shard)."""
+    values = [
+        c.to_pylist() if isinstance(c, (pa.Array, pa.ChunkedArray)) else itertools.repeat(c, n)
+        for c in columns.values()
+    ]
+    return zip(*values, strict=False)  # repeats are unsized
