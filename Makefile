@@ -11,10 +11,12 @@ KIND_CLUSTER ?= modelrollout
 IMAGE ?= modelrollout/iris:dev
 OPERATOR_IMAGE ?= modelrollout/operator:dev
 
-.PHONY: help install system-deps test unit handlers integration e2e crds lint format bench bench-batch bench-canary demo chart-lint clean
+.PHONY: help install system-deps test unit handlers integration e2e crds lint format bench bench-batch bench-canary demo demo-online demo-batch demo-canary chart-lint clean
 
 help:
 	@echo "make demo    - train the example model, serve it, predict (deploys to a cluster when one is reachable)"
+	@echo "make demo-batch  - a batch run into SQLite, then lookups from it (batch and hybrid)"
+	@echo "make demo-canary - a canary judged against a local Prometheus: rolled back, then promoted"
 	@echo "make test    - install everything and run unit, handler and integration tests (e2e skips without a cluster)"
 	@echo "make crds    - regenerate crds/ from the pydantic API models"
 	@echo "make lint    - ruff + helm lint"
@@ -88,6 +90,15 @@ bench-canary: install system-deps
 
 demo: install system-deps
 	$(BIN)/python bentos/demo.py
+
+demo-online: install
+	$(BIN)/python bentos/demo.py online
+
+demo-batch: install
+	$(BIN)/python bentos/demo.py batch
+
+demo-canary: install system-deps
+	$(BIN)/python bentos/demo.py canary
 
 e2e: install
 	@command -v docker >/dev/null && docker info >/dev/null 2>&1 || { echo "make e2e needs a Docker engine for kind (none here); tests/e2e also runs against any cluster in KUBECONFIG: $(BIN)/pytest tests/e2e"; exit 1; }

@@ -4,7 +4,8 @@ Plain ``bentoml build bentos/iris`` would produce a bento without ``modelrollout
 (it is not on PyPI and BentoML only copies files from inside the build context; it does not follow
 symlinked directories), and the serving image would fail at import. This script stages a build
 context with this folder's service and a copy of ``operator/modelrollout`` (package root and
-``runtime/`` only: nothing that imports kopf or kubernetes), then runs ``bentoml build`` on it.
+``runtime/`` only - serving, prediction stores, batch runner, lookup: nothing that imports kopf or
+kubernetes), then runs ``bentoml build`` on it.
 Everything is offline: ``python.lock_packages`` is false in bentofile.yaml.
 
     BENTOML_HOME=... MODELROLLOUT_MODEL_TAG=iris-classifier:v1 python bentos/iris/build_bento.py
@@ -24,7 +25,16 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 PACKAGE = HERE.parents[1] / "operator" / "modelrollout"
-BENTO_FILES = ("service.py", "bentofile.yaml", "README.md")
+BENTO_FILES = (
+    "service.py",
+    "lookup_api.py",
+    "batch.py",
+    "make_sample_input.py",
+    "setup-image.sh",
+    "bentofile.yaml",
+    "README.md",
+)
+BENTO_DIRS = ("bin", "data")
 _IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "*.pyo")
 
 
@@ -33,6 +43,8 @@ def stage(target: Path) -> Path:
     for name in BENTO_FILES:
         if (HERE / name).exists():
             shutil.copy2(HERE / name, target / name)
+    for name in BENTO_DIRS:
+        shutil.copytree(HERE / name, target / name, ignore=_IGNORE)
     package = target / "modelrollout"
     package.mkdir()
     for name in ("__init__.py", "py.typed"):

@@ -49,7 +49,9 @@ def observe(kube: KubeClient, md: ModelDeployment) -> Observed:
         stable_service=kube.get(K.SERVICE, ns, L.track_name(name, "stable")),
         canary_service=kube.get(K.SERVICE, ns, L.track_name(name, "canary")),
         http_route=kube.get(K.HTTP_ROUTE, ns, name) if gateway else None,
-        **(observe_batch(kube, md) if md.spec.mode != "online" else {}),
+        **(observe_batch(kube, md) if md.spec.mode != "online" else
+           # back in online mode: only the CronJob, to delete it if it is still there
+           {"cronjob": kube.get(K.CRONJOB, ns, L.batch_name(name))}),
     )
 
 

@@ -142,7 +142,7 @@ def plan(md: ModelDeployment, observed: Observed, previous: ModelDeploymentStatu
     size = stable_replicas(md, observed)
     desired = [R.deployment(md, model=decision.stable_model, track="stable",
                             replicas=None if spec.serving.autoscaling else size),
-               R.service(md)]
+               R.service(md, stable_only=router.name == "gatewayAPI")]
     canary = _canary_deployment(md, decision, observed, router, size)
     if canary is not None:
         desired.append(canary)

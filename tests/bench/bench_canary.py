@@ -37,7 +37,7 @@ from modelrollout.rollout.templates import TEMPLATES, render
 from tests.integration.bentoproc import BentoServer, BentoSpec, ModelSpec, bento_servers, trained_store
 from tests.integration.loadgen import LoadGenerator
 from tests.integration.prometheus import PrometheusServer, ScrapeTarget, running_prometheus
-from tests.integration.test_canary_rollout import NAME, NAMESPACE, RolloutLoop, track_labels
+from tests.integration.rollout_loop import NAME, NAMESPACE, RolloutLoop, track_labels
 
 POLL_S = 0.2
 TARGET_SLACK_S = 2.0

@@ -186,6 +186,7 @@ class LoadGenerator:
                     self._dropped += 1
                     continue
                 self._in_flight += 1
+            self._count("sent", track)  # counted where it is routed, not when a worker picks it up
             self._pool.submit(self._one, track, url, self._rng.choice(self._rows))
 
     def _client(self) -> httpx.Client:
@@ -203,7 +204,6 @@ class LoadGenerator:
 
     def _one(self, track: str, url: str, row: LabelledRow) -> None:
         try:
-            self._count("sent", track)
             client = self._client()
             try:
                 response = client.post(f"{url}/predict", json={"rows": [row.features]})

@@ -14,10 +14,8 @@ import argparse
 import json
 import shutil
 import socket
-import subprocess
 import threading
 import time
-import urllib.request
 
 import pytest
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
@@ -28,6 +26,7 @@ from modelrollout.advisor.model_facts import ModelFacts
 from modelrollout.advisor.params import CostParams
 from modelrollout.advisor.recommend import recommend
 from modelrollout.cli import advise_cmd
+from tests.integration.prometheus import ScrapeTarget, running_prometheus
 
 pytestmark = [
     pytest.mark.integration,
@@ -103,35 +102,10 @@ def exporter():
 
 
 @pytest.fixture(scope="module")
-def prometheus(exporter, tmp_path_factory):
+def prometheus(exporter):
     exporter_port, _ = exporter
-    workdir = tmp_path_factory.mktemp("prometheus")
-    config = workdir / "prometheus.yml"
-    config.write_text(
-        "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
-        f"scrape_configs:\n  - job_name: exporter\n    static_configs:\n      - targets: ['127.0.0.1:{exporter_port}']\n"
-    )
-    port = free_port()
-    process = subprocess.Popen(
-        ["prometheus", f"--config.file={config}", f"--storage.tsdb.path={workdir / 'data'}",
-         f"--web.listen-address=127.0.0.1:{port}"],
-        stdout=subprocess.DEVNULL, stderr=(workdir / "prometheus.log").open("w"),
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_for(
-            lambda: urllib.request.urlopen(f"{url}/-/ready", timeout=2).status == 200,
-            seconds=20,
-            what="ready",
-        )
-        yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
+    with running_prometheus([ScrapeTarget(f"127.0.0.1:{exporter_port}")]) as server:
+        yield server.url
 
 
 @pytest.fixture(scope="module")

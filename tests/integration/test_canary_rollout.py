@@ -21,26 +21,23 @@ generous ``maxRatio`` and an accuracy bound of 0.25 below stable (the degraded m
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from datetime import UTC, datetime
 
 import pytest
 
-from modelrollout.api.spec import ModelDeploymentSpec, parse_spec
-from modelrollout.api.status import CheckResult, ModelDeploymentStatus
-from modelrollout.metrics.prometheus import PrometheusProvider
+from modelrollout.api.spec import parse_spec
+from modelrollout.api.status import CheckResult
 from modelrollout.rollout import analysis
 from modelrollout.rollout import reasons as R
-from modelrollout.rollout.machine import ACTIVE, Cluster, Decision, Requests, decide
 from modelrollout.rollout.templates import SAMPLES, render
 from tests.integration.bentoproc import BentoServer, BentoSpec, ModelSpec, bento_servers, trained_store
 from tests.integration.loadgen import LoadGenerator
 from tests.integration.prometheus import PrometheusServer, ScrapeTarget, running_prometheus
+from tests.integration.rollout_loop import NAME, NAMESPACE, RolloutLoop, finished, track_labels
 
 pytestmark = pytest.mark.integration
 
-NAMESPACE, NAME = "default", "iris"
 INTERVAL = "5s"
 MIN_SAMPLES = 10
 LATENCY_MAX_S = 0.5  # generous: a loaded 2-core machine shows ~0.25 s p99 blips on healthy tracks
@@ -48,10 +45,6 @@ INJECTED_LATENCY_MS = 1200.0
 RATE_PER_S = 30.0
 SCENARIO_TIMEOUT_S = 90.0
 WARMUP_TIMEOUT_S = 30.0
-
-
-def track_labels(track: str) -> dict[str, str]:
-    return {"namespace": NAMESPACE, "modelrollout_deployment": NAME, "track": track}
 
 
 def rollout_spec(prometheus_url: str, *, version: str, failure_limit: int = 1, error_limit: int = 3):
@@ -87,89 +80,6 @@ def rollout_spec(prometheus_url: str, *, version: str, failure_limit: int = 1, e
             },
         }
     )
-
-
-class RolloutLoop:
-    """The controller's loop without Kubernetes: observe, decide, apply the weight, store the status."""
-
-    def __init__(self, spec: ModelDeploymentSpec, *, prometheus_url: str, load: LoadGenerator) -> None:
-        self.spec = spec
-        self.load = load
-        self.provider = PrometheusProvider(prometheus_url, timeout=3.0)
-        self.status = ModelDeploymentStatus(stable_version="v1", stable_image="reg/iris:v1", phase="Ready")
-        self.stable_version = "v1"  # what the stable process runs (a cluster would show it in pod labels)
-        self.decisions: list[Decision] = []
-        self.analyses: list[list[CheckResult]] = []
-        self.events: list[str] = []
-
-    def analyze(self) -> list[CheckResult]:
-        results = analysis.run(
-            self.spec.rollout.analysis,
-            self.provider,
-            namespace=NAMESPACE,
-            name=NAME,
-            canary_version=self.spec.model.version,
-            stable_version=self.status.stable_version,
-            now=datetime.now(UTC),
-        )
-        self.analyses.append(results)
-        return results
-
-    def tick(self) -> Decision:
-        cluster = Cluster(
-            canary_ready=True,
-            stable_ready=True,
-            stable_version=self.stable_version,
-            weight_settled=True,
-            observed_weight=self.load.weight,
-        )
-        d = decide(
-            self.spec, self.status, cluster, requests=Requests(), analyze=self.analyze, now=datetime.now(UTC)
-        )
-        self.load.set_weight(d.weight)
-        self.status = self.status.model_copy(
-            update={
-                "rollout": d.rollout,
-                "stable_version": d.stable_version,
-                "stable_image": d.stable_image,
-                "rejected_version": d.rejected_version,
-                "handled_requests": d.handled,
-            }
-        )
-        self.decisions.append(d)
-        self.events += [e.reason for e in d.events]
-        return d
-
-    def run_until(
-        self, done: Callable[[RolloutLoop], bool], *, timeout_s: float = SCENARIO_TIMEOUT_S
-    ) -> Decision:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            d = self.tick()
-            if done(self):
-                return d
-            time.sleep(min(1.0 if d.requeue_after is None else d.requeue_after, 1.0))
-        r = self.status.rollout
-        raise AssertionError(
-            f"not done after {timeout_s:.0f}s: phase={r and r.phase} step={r and r.step} "
-            f"message={r and r.message!r} counts={r and r.counts} events={self.events}"
-        )
-
-    @property
-    def phase(self) -> str | None:
-        return None if self.status.rollout is None else self.status.rollout.phase
-
-    def weights(self) -> list[int]:
-        """Distinct weights asked for, in order."""
-        out: list[int] = []
-        for d in self.decisions:
-            if not out or out[-1] != d.weight:
-                out.append(d.weight)
-        return out
-
-
-def finished(loop: RolloutLoop) -> bool:
-    return loop.phase is not None and loop.phase not in ACTIVE
 
 
 # --- processes ------------------------------------------------------------------------------------

@@ -13,7 +13,8 @@ from modelrollout.api.serving import ResourceRequirements
 # Five or six cron fields, or one of the @-macros CronJob accepts; the API server checks the rest.
 CRON_PATTERN = r"^(@(annually|yearly|monthly|weekly|daily|midnight|hourly)|(\S+\s+){4}\S+)$"
 COLUMN_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
-TABLE_PATTERN = r"^[a-z_][a-z0-9_]{0,47}$"
+# what the prediction stores accept: a letter first, single underscores (`__` separates versions)
+TABLE_PATTERN = r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$"
 Column = Annotated[str, Field(min_length=1, max_length=63, pattern=COLUMN_PATTERN)]
 
 
@@ -71,7 +72,7 @@ class PredictionStore(ApiModel):
     path: Annotated[str, Field(min_length=1, max_length=1024)] = Field(
         default="/data/predictions.sqlite", description="SQLite file (on the batch volume)."
     )
-    table: Annotated[str, Field(pattern=TABLE_PATTERN)] | None = Field(
+    table: Annotated[str, Field(max_length=40, pattern=TABLE_PATTERN)] | None = Field(
         default=None, description="Logical prediction table; default: the ModelDeployment's name."
     )
     dsn_secret_ref: SecretKeySelector | None = Field(
@@ -114,7 +115,7 @@ class Batch(ApiModel):
     predictor: Annotated[str, Field(max_length=256, pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")] | None = Field(
         default=None,
         description="module:attr in the image giving an object with predict(); default: the BentoML "
-        "model tag <model.name>:<model.version> in the image's model store.",
+        "model named by MODELROLLOUT_MODEL_TAG in the image.",
     )
     input: BatchInput
     store: PredictionStore = Field(default=PredictionStore())

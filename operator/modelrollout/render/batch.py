@@ -9,6 +9,7 @@ log, which is where the operator reads rows written and the published version.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from modelrollout.api.batch import Batch
@@ -20,8 +21,12 @@ JOB_NAME_LABEL = "batch.kubernetes.io/job-name"
 
 
 def table_name(md: ModelDeployment) -> str:
+    """spec.batch.store.table, else the name made a valid table name (`my--model.v2` -> `my_model_v2`)."""
     batch = md.spec.batch
-    return (batch.store.table if batch and batch.store.table else md.name.replace("-", "_"))[:48]
+    if batch and batch.store.table:
+        return batch.store.table
+    name = re.sub(r"[^a-z0-9]+", "_", md.name.lower()).strip("_")[:40].rstrip("_")
+    return name if name[:1].isalpha() else f"t_{name}"[:40].rstrip("_")
 
 
 def store_env(md: ModelDeployment, batch: Batch) -> list[dict[str, Any]]:
@@ -69,7 +74,6 @@ def cronjob(md: ModelDeployment) -> dict[str, Any] | None:
             {"name": "MODELROLLOUT_RUN_ID",
              "valueFrom": {"fieldRef": {"fieldPath": f"metadata.labels['{JOB_NAME_LABEL}']"}}},
             {"name": "MODELROLLOUT_SHARD_COUNT", "value": str(batch.shards)},
-            {"name": "MODELROLLOUT_MODEL_TAG", "value": f"{model.name}:{model.version}"},
             {"name": "MODELROLLOUT_VERIFY_THRESHOLDS", "value": json.dumps(batch.verification.to_wire())},
             *store_env(md, batch),
             *pod.user_env(md.spec.serving.env),

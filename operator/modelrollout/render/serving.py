@@ -86,9 +86,11 @@ def deployment(md: ModelDeployment, *, model: ModelRef, track: L.Track, replicas
     }
 
 
-def service(md: ModelDeployment, *, track: L.Track | None = None) -> dict[str, Any]:
-    """The Service clients call (`track=None`: every track, weighted by replica ratio) or a
-    per-track Service (what a Gateway API HTTPRoute points its weighted backendRefs at)."""
+def service(md: ModelDeployment, *, track: L.Track | None = None, stable_only: bool = False) -> dict[str, Any]:
+    """The Service clients call (`track=None`) or a per-track Service (what a Gateway API
+    HTTPRoute points its weighted backendRefs at). The main Service spans both tracks when the
+    weight is the replica ratio; `stable_only` when a route carries the weight instead, so
+    in-cluster callers of the main Service never reach the canary."""
     name = md.name if track is None else L.track_name(md.name, track)
     labels = L.base_labels(md.name, md.spec.model.name, "serving")
     if track is not None:
@@ -99,7 +101,7 @@ def service(md: ModelDeployment, *, track: L.Track | None = None) -> dict[str, A
         "metadata": _meta(md, name, labels),
         "spec": {
             "type": "ClusterIP",
-            "selector": L.selector(md.name, track),
+            "selector": L.selector(md.name, "stable" if stable_only else track),
             "ports": [{"name": HTTP_PORT_NAME, "port": 80, "targetPort": HTTP_PORT_NAME, "protocol": "TCP"}],
         },
     }

@@ -236,7 +236,9 @@ def _progress(ctx: _Ctx, cluster: Cluster, analyze: Analyze) -> Decision:
         if r.phase != "Paused":
             ctx.update(phase="Paused", message=f"paused at step {r.step + 1}/{len(steps)}")
             ctx.event("Normal", R.PAUSED, ctx.rollout.message)
-        return ctx.decision(canary=ctx.candidate, weight=r.desired_weight)
+        # Held as it is: the traffic weight, and the canary pods sized for the step (they may
+        # still be starting, at weight 0).
+        return ctx.decision(canary=ctx.candidate, weight=r.desired_weight, size_weight=steps[r.step].weight)
     if r.phase == "Paused":
         # The pause does not count against the deadline, and the step's hold starts afresh.
         r = ctx.update(phase="Progressing", last_progress_at=_ts(now),

@@ -17,6 +17,8 @@ avoids sklearn's warning about unnamed features.
 from __future__ import annotations
 
 import importlib
+import os
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -73,6 +75,10 @@ def load_entrypoint(spec: str) -> LoadedPredictor:
     module_name, sep, attr = spec.partition(":")
     if not sep or not module_name or not attr:
         raise PredictorError(f"predictor {spec!r} must look like 'package.module:attribute'")
+    if "" not in sys.path and os.getcwd() not in sys.path:
+        # as `python -m` does: a console script does not put the working directory on the path,
+        # and the bento's modules (e.g. `batch:predictor`) live there
+        sys.path.insert(0, os.getcwd())
     try:
         obj: Any = importlib.import_module(module_name)
     except ImportError as exc:

@@ -1,0 +1,126 @@
+"""The operator's rollout loop without Kubernetes, for integration tests, benchmarks and the demo.
+
+:class:`RolloutLoop` is what the controller does for one ``ModelDeployment`` on every tick -
+observe, ``rollout.machine.decide``, apply the weight, store the status - with the cluster replaced:
+both tracks are reported ready, the stable track on ``stable_version`` (set it once the stable
+"Deployment" really runs the candidate), and the weight the load generator applies as settled. The
+analysis is the operator's own (``rollout.analysis.run`` through ``PrometheusProvider``), so the
+verdicts come from real Prometheus queries against real servers. Every wait is bounded.
+
+Moved here from ``test_canary_rollout.py`` so ``tests/bench/bench_canary.py`` and ``bentos/demo.py``
+drive the same loop.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from modelrollout.api.spec import ModelDeploymentSpec
+from modelrollout.api.status import CheckResult, ModelDeploymentStatus
+from modelrollout.metrics.prometheus import PrometheusProvider
+from modelrollout.rollout import analysis
+from modelrollout.rollout.machine import ACTIVE, Cluster, Decision, Requests, decide
+from tests.integration.loadgen import LoadGenerator
+
+NAMESPACE, NAME = "default", "iris"
+DEFAULT_TIMEOUT_S = 90.0
+
+
+def track_labels(track: str) -> dict[str, str]:
+    return {"namespace": NAMESPACE, "modelrollout_deployment": NAME, "track": track}
+
+
+class RolloutLoop:
+    """The controller's loop without Kubernetes: observe, decide, apply the weight, store the status."""
+
+    def __init__(
+        self,
+        spec: ModelDeploymentSpec,
+        *,
+        prometheus_url: str,
+        load: LoadGenerator,
+        stable_version: str = "v1",
+        stable_image: str = "reg/iris:v1",
+    ) -> None:
+        self.spec = spec
+        self.load = load
+        self.provider = PrometheusProvider(prometheus_url, timeout=3.0)
+        self.status = ModelDeploymentStatus(
+            stable_version=stable_version, stable_image=stable_image, phase="Ready"
+        )
+        # What the stable process runs (a cluster would show it in the pods' labels).
+        self.stable_version = stable_version
+        self.decisions: list[Decision] = []
+        self.analyses: list[list[CheckResult]] = []
+        self.events: list[str] = []
+
+    def analyze(self) -> list[CheckResult]:
+        results = analysis.run(
+            self.spec.rollout.analysis,
+            self.provider,
+            namespace=NAMESPACE,
+            name=NAME,
+            canary_version=self.spec.model.version,
+            stable_version=self.status.stable_version,
+            now=datetime.now(UTC),
+        )
+        self.analyses.append(results)
+        return results
+
+    def tick(self) -> Decision:
+        cluster = Cluster(
+            canary_ready=True,
+            stable_ready=True,
+            stable_version=self.stable_version,
+            weight_settled=True,
+            observed_weight=self.load.weight,
+        )
+        d = decide(
+            self.spec, self.status, cluster, requests=Requests(), analyze=self.analyze, now=datetime.now(UTC)
+        )
+        self.load.set_weight(d.weight)
+        self.status = self.status.model_copy(
+            update={
+                "rollout": d.rollout,
+                "stable_version": d.stable_version,
+                "stable_image": d.stable_image,
+                "rejected_version": d.rejected_version,
+                "handled_requests": d.handled,
+            }
+        )
+        self.decisions.append(d)
+        self.events += [e.reason for e in d.events]
+        return d
+
+    def run_until(
+        self, done: Callable[[RolloutLoop], bool], *, timeout_s: float = DEFAULT_TIMEOUT_S
+    ) -> Decision:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            d = self.tick()
+            if done(self):
+                return d
+            time.sleep(min(1.0 if d.requeue_after is None else d.requeue_after, 1.0))
+        r = self.status.rollout
+        raise AssertionError(
+            f"not done after {timeout_s:.0f}s: phase={r and r.phase} step={r and r.step} "
+            f"message={r and r.message!r} counts={r and r.counts} events={self.events}"
+        )
+
+    @property
+    def phase(self) -> str | None:
+        return None if self.status.rollout is None else self.status.rollout.phase
+
+    def weights(self) -> list[int]:
+        """Distinct weights asked for, in order."""
+        out: list[int] = []
+        for d in self.decisions:
+            if not out or out[-1] != d.weight:
+                out.append(d.weight)
+        return out
+
+
+def finished(loop: RolloutLoop) -> bool:
+    return loop.phase is not None and loop.phase not in ACTIVE
