@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import threading
 import time
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -92,8 +93,8 @@ def analyzer(kube: KubeClient, md: ModelDeployment, previous: ModelDeploymentSta
         spec = md.spec.rollout.analysis
         assert spec is not None
         try:
-            provider = PrometheusProvider(spec.prometheus.address,
-                                          token=_token(kube, spec.prometheus.auth_secret_ref, md.namespace))
+            provider = _provider(spec.prometheus.address,
+                                 _token(kube, spec.prometheus.auth_secret_ref, md.namespace))
         except ProviderError as exc:
             return [CheckResult(metric=m.name, query="", verdict="error", message=str(exc), time=C.rfc3339(now))
                     for m in spec.metrics]
@@ -105,6 +106,23 @@ def analyzer(kube: KubeClient, md: ModelDeployment, previous: ModelDeploymentSta
         return results
 
     return analyze
+
+
+_providers: dict[tuple[str, str | None], PrometheusProvider] = {}
+_providers_lock = threading.Lock()
+MAX_PROVIDERS = 64
+
+
+def _provider(address: str, token: str | None) -> PrometheusProvider:
+    """One client (and HTTP session) per Prometheus and token, reused across analyses."""
+    key = (address, token)
+    with _providers_lock:
+        provider = _providers.get(key)
+        if provider is None:
+            if len(_providers) >= MAX_PROVIDERS:
+                _providers.pop(next(iter(_providers))).close()
+            provider = _providers[key] = PrometheusProvider(address, token=token)
+        return provider
 
 
 def _token(kube: KubeClient, ref: Any, namespace: str) -> str | None:
@@ -122,8 +140,17 @@ def _token(kube: KubeClient, ref: Any, namespace: str) -> str | None:
 
 
 def status_wire(status: ModelDeploymentStatus) -> dict[str, Any]:
-    """Status for a merge patch: unset fields as null, so stale values are removed."""
-    return status.model_dump(by_alias=True, mode="json")
+    """Status for a merge patch: unset fields as null, so stale values are removed. Inside list
+    items (replaced whole by a merge patch) unset fields are left out instead."""
+    return _without_nulls_in_lists(status.model_dump(by_alias=True, mode="json"))
+
+
+def _without_nulls_in_lists(value: Any, in_list: bool = False) -> Any:
+    if isinstance(value, dict):
+        return {k: _without_nulls_in_lists(v, in_list) for k, v in value.items() if not (in_list and v is None)}
+    if isinstance(value, list):
+        return [_without_nulls_in_lists(v, True) for v in value]
+    return value
 
 
 def reconcile(kube: KubeClient, body: dict[str, Any], now: datetime | None = None) -> Plan:

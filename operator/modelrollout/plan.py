@@ -14,6 +14,7 @@ from typing import Any
 from modelrollout.api.resource import ModelDeployment
 from modelrollout.api.serving import ModelRef
 from modelrollout.api.status import ModelDeploymentStatus
+from modelrollout.conditions import BATCH_READY, get_condition
 from modelrollout.drift import needs_apply, owns_field
 from modelrollout.render import batch as B
 from modelrollout.render import labels as L
@@ -175,6 +176,10 @@ def plan(md: ModelDeployment, observed: Observed, previous: ModelDeploymentStatu
     if spec.mode != "online":
         status, batch_events = with_batch_status(md, status, previous, observed, now)
         events += batch_events
+    elif status.batch is not None or get_condition(status.conditions, BATCH_READY) is not None:
+        # back to online: no batch runs to report on any more
+        status = status.model_copy(update={"batch": None, "conditions": [
+            c for c in status.conditions if c.type != BATCH_READY]})
     if previous.phase != status.phase:
         events.append(EventNote("Warning" if status.phase in ("Degraded", "Failed", "RolledBack") else "Normal",
                                 f"Phase{status.phase}", status.message or ""))

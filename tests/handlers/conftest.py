@@ -6,6 +6,8 @@
 - `operator`: `modelrollout.handlers` running in `KopfRunner` against it, with short resync
   timers; ready once it watches ModelDeployments.
 - `wait_for`: bounded polling (re-exported from `fakeapi`).
+- `deployment_controller`: a background thread playing the Deployment controller: every
+  Deployment whose spec its status has not caught up with is reported rolled out.
 
 The fake has no garbage collector, scheduler or controllers: tests play the Deployment
 controller themselves (`fake_api.set_status(...)`). Real garbage collection is for the e2e tests.
@@ -14,18 +16,23 @@ controller themselves (`fake_api.set_status(...)`). Real garbage collection is f
 from __future__ import annotations
 
 import contextlib
+import copy
 import importlib
 import json
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
+import kmock
 import kopf
 import pytest
 from kopf.testing import KopfRunner
 from kubernetes import client as k8s
 
 from tests.handlers.fakeapi import FakeCluster, wait_for
+from tests.handlers.fakeapi.resources import from_crd
 
 OPERATOR_MODULE = "modelrollout.handlers"
 MD_RESOURCE = "modelrollout.io/v1alpha1/modeldeployments"
@@ -56,9 +63,45 @@ def fake_api(request: pytest.FixtureRequest, crd: dict[str, Any]) -> Iterator[Fa
     marker = request.node.get_closest_marker("fake_api")
     options = dict(marker.kwargs) if marker else {}
     with FakeCluster(crds=[crd], **options) as api:
+        _prune_nulls_before_validation(api, crd)
         yield api
         errors = api.server_errors()
     assert not errors, f"the fake API server itself failed: {errors!r}"
+
+
+def prune_nulls(obj: Any, schema: dict[str, Any]) -> Any:
+    """What the API server does to a custom resource before validating it (Kubernetes >= 1.20,
+    `PruneNonNullableNullsWithoutDefaults` then defaulting): a null in a field that is not
+    `nullable` is dropped, or replaced by the field's default. So a merge patch that writes
+    `{"value": null}` inside a list item is stored without `value`, not rejected. In place."""
+    if isinstance(obj, dict):
+        properties = schema.get("properties") or {}
+        additional = schema.get("additionalProperties")
+        for key in list(obj):
+            sub = properties.get(key, additional if isinstance(additional, dict) else None)
+            if sub is None:
+                continue
+            if obj[key] is None and not sub.get("nullable"):
+                if "default" in sub:
+                    obj[key] = copy.deepcopy(sub["default"])
+                else:
+                    del obj[key]
+            else:
+                prune_nulls(obj[key], sub)
+    elif isinstance(obj, list) and isinstance(schema.get("items"), dict):
+        for item in obj:
+            prune_nulls(item, schema["items"])
+    return obj
+
+
+def _prune_nulls_before_validation(api: FakeCluster, crd: dict[str, Any]) -> None:
+    """The fake validates custom resources but does not prune (see `fakeapi`); until its store
+    does, wrap its validator for the CRD so that the object is pruned (in place) first."""
+    schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    for res in from_crd(crd):
+        validate = api.store._validators.get(res.key)
+        if validate is not None:
+            api.store._validators[res.key] = lambda obj, validate=validate: validate(prune_nulls(obj, schema))
 
 
 @pytest.fixture()
@@ -132,3 +175,81 @@ def operator(fake_api: FakeCluster, monkeypatch: pytest.MonkeyPatch) -> Iterator
         if runner.future.done() and runner.future.exception() is None:
             # Shown by pytest for failing tests only: the operator's own log.
             print(runner.output)
+
+
+class DeploymentController:
+    """Plays the Deployment controller in a thread: every Deployment whose status has not caught
+    up with its spec (generation or replica count) is reported fully rolled out, all replicas
+    updated, ready and available. `hold(name)` keeps one Deployment's pods from becoming ready
+    (its status untouched), as a crash-looping or slow image would.
+
+    Bounded: it polls every `interval` s and stops at `stop()` or after `lifetime` s.
+    """
+
+    def __init__(
+        self, api: FakeCluster, *, namespace: str = "default", interval: float = 0.1, lifetime: float = 120.0
+    ) -> None:
+        self.api, self.namespace, self.interval, self.lifetime = api, namespace, interval, lifetime
+        self._held: set[str] = set()
+        self._stop = threading.Event()
+        self._errors: list[BaseException] = []
+        self._thread = threading.Thread(target=self._run, name="fake-deployment-controller", daemon=True)
+
+    def hold(self, name: str) -> None:
+        self._held.add(name)
+
+    def release(self, name: str) -> None:
+        self._held.discard(name)
+
+    def start(self) -> DeploymentController:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        assert not self._errors, f"the fake Deployment controller failed: {self._errors!r}"
+
+    def _run(self) -> None:
+        deadline = time.monotonic() + self.lifetime
+        while not self._stop.is_set() and time.monotonic() < deadline:
+            try:
+                for dep in self.api.list("Deployment", self.namespace):
+                    if dep["metadata"]["name"] not in self._held:
+                        self._roll_out(dep)
+            except kmock.KubernetesError as exc:  # deleted between list and write: next round
+                if exc.status != 404:
+                    self._errors.append(exc)
+            except Exception as exc:  # noqa: BLE001 - reported by stop()
+                self._errors.append(exc)
+                return
+            self._stop.wait(self.interval)
+
+    def _roll_out(self, dep: dict[str, Any]) -> None:
+        want = dep["spec"].get("replicas", 1)
+        status = dep.get("status") or {}
+        generation = dep["metadata"]["generation"]
+        if status.get("observedGeneration") == generation and status.get("readyReplicas", 0) == want:
+            return
+        self.api.set_status(
+            "Deployment",
+            self.namespace,
+            dep["metadata"]["name"],
+            {
+                "observedGeneration": generation,
+                "replicas": want,
+                "updatedReplicas": want,
+                "readyReplicas": want,
+                "availableReplicas": want,
+                "conditions": [{"type": "Available", "status": "True", "reason": "MinimumReplicasAvailable"}],
+            },
+        )
+
+
+@pytest.fixture()
+def deployment_controller(fake_api: FakeCluster) -> Iterator[DeploymentController]:
+    controller = DeploymentController(fake_api).start()
+    try:
+        yield controller
+    finally:
+        controller.stop()

@@ -20,6 +20,11 @@ class PrometheusProvider:
                                          retry=Retry(total=1, backoff_factor=0.2), timeout=timeout)
         self.address = address
 
+    def close(self) -> None:
+        session = getattr(self._client, "_session", None)
+        if session is not None:
+            session.close()
+
     def query(self, promql: str) -> float | None:
         try:
             result = self._client.custom_query(promql)
