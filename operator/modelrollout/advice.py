@@ -34,9 +34,15 @@ def compute(md: ModelDeployment, now: datetime, *, token: str | None = None) -> 
         from prometheus_api_client import PrometheusConnect
         from urllib3.util.retry import Retry
 
-        client = PrometheusConnect(url=advisor.prometheus.address, retry=Retry(total=0), timeout=10,
-                                   headers={"Authorization": f"Bearer {token}"} if token else None)
-        recommendation = advise_live(client, deployment=md.name, namespace=md.namespace, window=advisor.window)
+        client = PrometheusConnect(
+            url=advisor.prometheus.address,
+            retry=Retry(total=0),
+            timeout=10,
+            headers={"Authorization": f"Bearer {token}"} if token else None,
+        )
+        recommendation = advise_live(
+            client, deployment=md.name, namespace=md.namespace, window=advisor.window
+        )
     except (AdvisorError, ValueError) as exc:
         return Advice(error=str(exc)[:1024], observed_at=rfc3339(now))
     return Advice.model_validate({**recommendation.to_status(), "observedAt": rfc3339(now)})

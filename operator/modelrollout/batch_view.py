@@ -42,27 +42,50 @@ def job_run(job: dict[str, Any], pods: list[dict[str, Any]]) -> BatchRun:
     report = runner_report(pods) or {}
     published = report.get("published") or {}
     if report.get("status") in ("rejected", "invalid_input", "failed"):
-        reason = reason if phase != "Failed" else {"rejected": "VerificationFailed", "invalid_input": "InvalidInput",
-                                                    "failed": "RunFailed"}[report["status"]]
-        checks = [c for c in (report.get("verification") or {}).get("checks", []) if c.get("verdict") == "fail"]
+        reason = (
+            reason
+            if phase != "Failed"
+            else {"rejected": "VerificationFailed", "invalid_input": "InvalidInput", "failed": "RunFailed"}[
+                report["status"]
+            ]
+        )
+        checks = [
+            c for c in (report.get("verification") or {}).get("checks", []) if c.get("verdict") == "fail"
+        ]
         detail = report.get("error") or "; ".join(
-            f"{c.get('name')}={c.get('value')} (threshold {c.get('threshold')})" for c in checks)
+            f"{c.get('name')}={c.get('value')} (threshold {c.get('threshold')})" for c in checks
+        )
         message = f"{report['status']}: {detail}" if detail else message
     status = job.get("status", {})
     return BatchRun(
-        job=job["metadata"]["name"], run_id=report.get("run_id") or job["metadata"]["name"], phase=phase,
-        status=report.get("status"), rows_in=report.get("rows_in"), rows_written=report.get("rows_written"),
-        published_version=published.get("run_id"), reason=reason, message=(message or None) and message[:2048],
-        started_at=status.get("startTime"), finished_at=status.get("completionTime"),
+        job=job["metadata"]["name"],
+        run_id=report.get("run_id") or job["metadata"]["name"],
+        phase=phase,
+        status=report.get("status"),
+        rows_in=report.get("rows_in"),
+        rows_written=report.get("rows_written"),
+        published_version=published.get("run_id"),
+        reason=reason,
+        message=(message or None) and message[:2048],
+        started_at=status.get("startTime"),
+        finished_at=status.get("completionTime"),
     )
 
 
-def batch_status(*, table: str, cronjob: dict[str, Any] | None, jobs: list[dict[str, Any]],
-                 pods_by_job: dict[str, list[dict[str, Any]]], previous: BatchStatus | None) -> BatchStatus:
+def batch_status(
+    *,
+    table: str,
+    cronjob: dict[str, Any] | None,
+    jobs: list[dict[str, Any]],
+    pods_by_job: dict[str, list[dict[str, Any]]],
+    previous: BatchStatus | None,
+) -> BatchStatus:
     previous = previous or BatchStatus()
     cj_status = (cronjob or {}).get("status", {}) or {}
-    ordered = sorted(jobs, key=lambda j: j.get("status", {}).get("startTime") or j["metadata"].get(
-        "creationTimestamp") or "")
+    ordered = sorted(
+        jobs,
+        key=lambda j: j.get("status", {}).get("startTime") or j["metadata"].get("creationTimestamp") or "",
+    )
     runs = [job_run(j, pods_by_job.get(j["metadata"]["name"], [])) for j in ordered]
     last = runs[-1] if runs else previous.last_run
     published = [r for r in runs if r.phase == "Succeeded" and r.published_version]
@@ -77,7 +100,9 @@ def batch_status(*, table: str, cronjob: dict[str, Any] | None, jobs: list[dict[
         last_schedule_time=cj_status.get("lastScheduleTime") or previous.last_schedule_time,
         last_successful_time=cj_status.get("lastSuccessfulTime") or previous.last_successful_time,
         table=table,
-        published_version=latest_published.published_version if latest_published else previous.published_version,
+        published_version=latest_published.published_version
+        if latest_published
+        else previous.published_version,
         rows=latest_published.rows_written if latest_published else previous.rows,
         last_run=last,
         failures=failures if runs else previous.failures,

@@ -46,18 +46,22 @@ def set_condition(
     """A new list with `type` set; the transition time is kept when the status is unchanged."""
     previous = next((c for c in conditions if c.type == type), None)
     transition = (
-        previous.last_transition_time
-        if previous is not None and previous.status == status
-        else rfc3339(now)
+        previous.last_transition_time if previous is not None and previous.status == status else rfc3339(now)
     )
     updated = Condition(
-        type=type, status=status, reason=reason, message=message[:32768],
-        observed_generation=generation, last_transition_time=transition,
+        type=type,
+        status=status,
+        reason=reason,
+        message=message[:32768],
+        observed_generation=generation,
+        last_transition_time=transition,
     )
     return [c for c in conditions if c.type != type] + [updated]
 
 
 def get_condition(conditions: list[Condition], type: str) -> Condition | None:
     return next((c for c in conditions if c.type == type), None)
+
+
 ROLLOUT_IN_PROGRESS = "RolloutInProgress"
 ROLLED_BACK = "RolledBack"

@@ -50,9 +50,12 @@ def observe(kube: KubeClient, md: ModelDeployment) -> Observed:
         stable_service=kube.get(K.SERVICE, ns, L.track_name(name, "stable")),
         canary_service=kube.get(K.SERVICE, ns, L.track_name(name, "canary")),
         http_route=kube.get(K.HTTP_ROUTE, ns, name) if gateway else None,
-        **(observe_batch(kube, md) if md.spec.mode != "online" else
-           # back in online mode: only the CronJob, to delete it if it is still there
-           {"cronjob": kube.get(K.CRONJOB, ns, L.batch_name(name))}),
+        **(
+            observe_batch(kube, md)
+            if md.spec.mode != "online"
+            # back in online mode: only the CronJob, to delete it if it is still there
+            else {"cronjob": kube.get(K.CRONJOB, ns, L.batch_name(name))}
+        ),
     )
 
 
@@ -63,15 +66,22 @@ def observe_batch(kube: KubeClient, md: ModelDeployment) -> dict[str, Any]:
     selector = L.selector_string({L.DEPLOYMENT_LABEL: md.name, L.COMPONENT_LABEL: "batch"})
     jobs = kube.list(K.JOB, ns, label_selector=selector) if cronjob is not None else []
     newest = sorted(jobs, key=lambda j: j["metadata"].get("creationTimestamp") or "")[-2:]
-    pods = {j["metadata"]["name"]: kube.list(K.POD, ns, label_selector=f"{B.JOB_NAME_LABEL}={j['metadata']['name']}")
-            for j in newest}
+    pods = {
+        j["metadata"]["name"]: kube.list(
+            K.POD, ns, label_selector=f"{B.JOB_NAME_LABEL}={j['metadata']['name']}"
+        )
+        for j in newest
+    }
     return {"cronjob": cronjob, "jobs": tuple(jobs), "job_pods": pods}
 
 
 def requests_from(body: dict[str, Any]) -> Requests:
     annotations = body.get("metadata", {}).get("annotations") or {}
-    return Requests(promote=annotations.get(PROMOTE_ANNOTATION), abort=annotations.get(ABORT_ANNOTATION),
-                    retry=annotations.get(RETRY_ANNOTATION))
+    return Requests(
+        promote=annotations.get(PROMOTE_ANNOTATION),
+        abort=annotations.get(ABORT_ANNOTATION),
+        retry=annotations.get(RETRY_ANNOTATION),
+    )
 
 
 def needs_attention(body: Any) -> bool:
@@ -81,9 +91,14 @@ def needs_attention(body: Any) -> bool:
         return True
     handled = status.get("handledRequests") or {}
     requests = requests_from(body)
-    return any(token is not None and token != handled.get(kind)
-               for kind, token in (("promote", requests.promote), ("abort", requests.abort),
-                                   ("retry", requests.retry)))
+    return any(
+        token is not None and token != handled.get(kind)
+        for kind, token in (
+            ("promote", requests.promote),
+            ("abort", requests.abort),
+            ("retry", requests.retry),
+        )
+    )
 
 
 def analyzer(kube: KubeClient, md: ModelDeployment, previous: ModelDeploymentStatus, now: datetime):
@@ -93,14 +108,23 @@ def analyzer(kube: KubeClient, md: ModelDeployment, previous: ModelDeploymentSta
         spec = md.spec.rollout.analysis
         assert spec is not None
         try:
-            provider = _provider(spec.prometheus.address,
-                                 _token(kube, spec.prometheus.auth_secret_ref, md.namespace))
+            provider = _provider(
+                spec.prometheus.address, _token(kube, spec.prometheus.auth_secret_ref, md.namespace)
+            )
         except ProviderError as exc:
-            return [CheckResult(metric=m.name, query="", verdict="error", message=str(exc), time=C.rfc3339(now))
-                    for m in spec.metrics]
-        results = analysis.run(spec, provider, namespace=md.namespace, name=md.name,
-                               canary_version=md.spec.model.version,
-                               stable_version=previous.stable_version or "", now=now)
+            return [
+                CheckResult(metric=m.name, query="", verdict="error", message=str(exc), time=C.rfc3339(now))
+                for m in spec.metrics
+            ]
+        results = analysis.run(
+            spec,
+            provider,
+            namespace=md.namespace,
+            name=md.name,
+            canary_version=md.spec.model.version,
+            stable_version=previous.stable_version or "",
+            now=now,
+        )
         for result in results:
             opmetrics.VERDICTS.labels(metric=result.metric, verdict=result.verdict).inc()
         return results
@@ -147,7 +171,9 @@ def status_wire(status: ModelDeploymentStatus) -> dict[str, Any]:
 
 def _without_nulls_in_lists(value: Any, in_list: bool = False) -> Any:
     if isinstance(value, dict):
-        return {k: _without_nulls_in_lists(v, in_list) for k, v in value.items() if not (in_list and v is None)}
+        return {
+            k: _without_nulls_in_lists(v, in_list) for k, v in value.items() if not (in_list and v is None)
+        }
     if isinstance(value, list):
         return [_without_nulls_in_lists(v, True) for v in value]
     return value
@@ -166,10 +192,18 @@ def reconcile(kube: KubeClient, body: dict[str, Any], now: datetime | None = Non
     except SpecError as exc:
         generation = int(meta.get("generation", 0) or 0)
         status = invalid_spec_status(previous, generation=generation, message=str(exc), now=now)
-        events = [] if previous.message == status.message else [EventNote("Warning", C.INVALID_SPEC, str(exc))]
+        events = (
+            [] if previous.message == status.message else [EventNote("Warning", C.INVALID_SPEC, str(exc))]
+        )
         return carry_out(kube, body, Plan(status=status, events=events), previous)
-    decided = plan(md, observe(kube, md), previous, now, requests=requests_from(body),
-                   analyze=analyzer(kube, md, previous, now))
+    decided = plan(
+        md,
+        observe(kube, md),
+        previous,
+        now,
+        requests=requests_from(body),
+        analyze=analyzer(kube, md, previous, now),
+    )
     if advice.due(md, previous.advice, now):
         try:
             token = _token(kube, md.spec.advisor.prometheus.auth_secret_ref, md.namespace)
@@ -201,15 +235,26 @@ def carry_out(kube: KubeClient, body: dict[str, Any], decided: Plan, previous: M
     except ApiError as exc:
         message = f"applying children failed: {exc}"
         log.warning("%s/%s: %s", ns, name, message)
-        conds = C.set_condition(status.conditions, type=C.DEGRADED, status="True", reason=C.APPLY_FAILED,
-                                message=message, generation=status.observed_generation or 0,
-                                now=datetime.now(UTC))
-        status = status.model_copy(update={"phase": "Degraded", "message": message[:4096], "conditions": conds})
+        conds = C.set_condition(
+            status.conditions,
+            type=C.DEGRADED,
+            status="True",
+            reason=C.APPLY_FAILED,
+            message=message,
+            generation=status.observed_generation or 0,
+            now=datetime.now(UTC),
+        )
+        status = status.model_copy(
+            update={"phase": "Degraded", "message": message[:4096], "conditions": conds}
+        )
         events.append(EventNote("Warning", C.APPLY_FAILED, message))
     if status_wire(status) != status_wire(previous):
         kube.patch_status(ns, name, status_wire(status))
-    involved = {"apiVersion": body.get("apiVersion", K.MODEL_DEPLOYMENT.api_version),
-                "kind": body.get("kind", "ModelDeployment"), "metadata": meta}
+    involved = {
+        "apiVersion": body.get("apiVersion", K.MODEL_DEPLOYMENT.api_version),
+        "kind": body.get("kind", "ModelDeployment"),
+        "metadata": meta,
+    }
     for note in events:
         kube.event(involved, type=note.type, reason=note.reason, message=note.message, action="Reconcile")
     return replace(decided, status=status, events=events)

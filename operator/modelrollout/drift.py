@@ -25,8 +25,11 @@ def is_subset(want: Any, have: Any) -> bool:
     if isinstance(want, dict):
         return isinstance(have, dict) and all(k in have and is_subset(v, have[k]) for k, v in want.items())
     if isinstance(want, list):
-        return (isinstance(have, list) and len(want) == len(have)
-                and all(is_subset(w, h) for w, h in zip(want, have, strict=True)))
+        return (
+            isinstance(have, list)
+            and len(want) == len(have)
+            and all(is_subset(w, h) for w, h in zip(want, have, strict=True))
+        )
     return _same_scalar(want, have)
 
 

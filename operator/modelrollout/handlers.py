@@ -66,7 +66,8 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.persistence.finalizer = f"{GROUP}/finalizer"
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix=GROUP, key="last-handled-configuration")
+        prefix=GROUP, key="last-handled-configuration"
+    )
     settings.posting.level = logging.WARNING
     settings.execution.max_workers = MAX_WORKERS
     settings.watching.server_timeout = 300
@@ -152,10 +153,15 @@ def cleanup(name: str, namespace: str, uid: str, **_: Any) -> None:
 
 def _delete_children(name: str, namespace: str) -> None:
     client = kube()
-    for kind, child in ((K.DEPLOYMENT, L.track_name(name, "stable")), (K.DEPLOYMENT, L.track_name(name, "canary")),
-                        (K.HPA, L.track_name(name, "stable")), (K.SERVICE, name),
-                        (K.SERVICE, L.track_name(name, "stable")), (K.SERVICE, L.track_name(name, "canary")),
-                        (K.CRONJOB, L.batch_name(name))):
+    for kind, child in (
+        (K.DEPLOYMENT, L.track_name(name, "stable")),
+        (K.DEPLOYMENT, L.track_name(name, "canary")),
+        (K.HPA, L.track_name(name, "stable")),
+        (K.SERVICE, name),
+        (K.SERVICE, L.track_name(name, "stable")),
+        (K.SERVICE, L.track_name(name, "canary")),
+        (K.CRONJOB, L.batch_name(name)),
+    ):
         client.delete(kind, namespace, child)
     for kind, child in ((K.POD_MONITOR, name), (K.HTTP_ROUTE, name)):
         if client.served(kind):

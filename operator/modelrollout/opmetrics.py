@@ -8,10 +8,15 @@ from modelrollout.rollout.machine import Decision
 
 ROLLOUTS_STARTED = Counter("modelrollout_rollouts_started_total", "Canary rollouts started")
 ROLLOUTS_PROMOTED = Counter("modelrollout_rollouts_promoted_total", "Canary rollouts promoted")
-ROLLOUTS_ROLLED_BACK = Counter("modelrollout_rollouts_rolled_back_total", "Canary rollouts rolled back or failed")
+ROLLOUTS_ROLLED_BACK = Counter(
+    "modelrollout_rollouts_rolled_back_total", "Canary rollouts rolled back or failed"
+)
 VERDICTS = Counter("modelrollout_analysis_verdicts_total", "Analysis check verdicts", ["metric", "verdict"])
-RECONCILE_SECONDS = Histogram("modelrollout_reconcile_duration_seconds", "Time of one reconcile",
-                              buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
+RECONCILE_SECONDS = Histogram(
+    "modelrollout_reconcile_duration_seconds",
+    "Time of one reconcile",
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
 
 
 def record(decision: Decision | None, *, seconds: float) -> None:

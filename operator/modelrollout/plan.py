@@ -46,15 +46,17 @@ class Observed:
     job_pods: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
     def current(self, kind: str, name: str, md_name: str) -> dict[str, Any] | None:
-        key = {("Deployment", L.track_name(md_name, "stable")): self.stable,
-               ("Deployment", L.track_name(md_name, "canary")): self.canary,
-               ("Service", md_name): self.service,
-               ("Service", L.track_name(md_name, "stable")): self.stable_service,
-               ("Service", L.track_name(md_name, "canary")): self.canary_service,
-               ("HorizontalPodAutoscaler", L.track_name(md_name, "stable")): self.hpa,
-               ("PodMonitor", md_name): self.pod_monitor,
-               ("HTTPRoute", md_name): self.http_route,
-               ("CronJob", L.batch_name(md_name)): self.cronjob}
+        key = {
+            ("Deployment", L.track_name(md_name, "stable")): self.stable,
+            ("Deployment", L.track_name(md_name, "canary")): self.canary,
+            ("Service", md_name): self.service,
+            ("Service", L.track_name(md_name, "stable")): self.stable_service,
+            ("Service", L.track_name(md_name, "canary")): self.canary_service,
+            ("HorizontalPodAutoscaler", L.track_name(md_name, "stable")): self.hpa,
+            ("PodMonitor", md_name): self.pod_monitor,
+            ("HTTPRoute", md_name): self.http_route,
+            ("CronJob", L.batch_name(md_name)): self.cronjob,
+        }
         return key.get((kind, name))
 
 
@@ -99,17 +101,23 @@ def stable_replicas(md: ModelDeployment, observed: Observed) -> int:
     return int(current) if current is not None else scaling.min_replicas
 
 
-def cluster_view(md: ModelDeployment, observed: Observed, previous: ModelDeploymentStatus,
-                 router: Router) -> Cluster:
+def cluster_view(
+    md: ModelDeployment, observed: Observed, previous: ModelDeploymentStatus, router: Router
+) -> Cluster:
     stable, canary = track_pods(observed.stable), track_pods(observed.canary)
     asked = previous.rollout.desired_weight if previous.rollout and previous.rollout.phase in ACTIVE else 0
-    achieved = router.achieved(weight=asked, stable=stable, canary=canary,
-                               observed={"HTTPRoute": observed.http_route})
+    achieved = router.achieved(
+        weight=asked, stable=stable, canary=canary, observed={"HTTPRoute": observed.http_route}
+    )
     canary_model = running_model(observed.canary, md.spec.model.name)
     stable_model = running_model(observed.stable, md.spec.model.name)
     return Cluster(
-        canary_ready=(canary_model is not None and identity(canary_model) == identity(md.spec.model)
-                      and canary.complete and canary.desired > 0),
+        canary_ready=(
+            canary_model is not None
+            and identity(canary_model) == identity(md.spec.model)
+            and canary.complete
+            and canary.desired > 0
+        ),
         stable_ready=stable.complete,
         stable_version=stable_model.version if stable_model else None,
         weight_settled=achieved.settled,
@@ -117,8 +125,9 @@ def cluster_view(md: ModelDeployment, observed: Observed, previous: ModelDeploym
     )
 
 
-def _canary_deployment(md: ModelDeployment, decision: Decision, observed: Observed, router: Router,
-                       size: int) -> dict[str, Any] | None:
+def _canary_deployment(
+    md: ModelDeployment, decision: Decision, observed: Observed, router: Router, size: int
+) -> dict[str, Any] | None:
     """The canary Deployment at its size, or scaled to zero (kept for inspection)."""
     if decision.canary_model is not None:
         if decision.size_weight > 0:
@@ -132,18 +141,37 @@ def _canary_deployment(md: ModelDeployment, decision: Decision, observed: Observ
     return R.deployment(md, model=previous, track="canary", replicas=0)
 
 
-def plan(md: ModelDeployment, observed: Observed, previous: ModelDeploymentStatus, now: datetime, *,
-         requests: Requests | None = None, analyze: Analyze = lambda: []) -> Plan:
+def plan(
+    md: ModelDeployment,
+    observed: Observed,
+    previous: ModelDeploymentStatus,
+    now: datetime,
+    *,
+    requests: Requests | None = None,
+    analyze: Analyze = lambda: [],
+) -> Plan:
     """Online (and hybrid) serving with canary rollouts."""
     spec = md.spec
     requests = requests or Requests()
     router = router_for(spec.rollout.router)
-    decision = decide(spec, previous, cluster_view(md, observed, previous, router), requests=requests,
-                      analyze=analyze, now=now)
+    decision = decide(
+        spec,
+        previous,
+        cluster_view(md, observed, previous, router),
+        requests=requests,
+        analyze=analyze,
+        now=now,
+    )
     size = stable_replicas(md, observed)
-    desired = [R.deployment(md, model=decision.stable_model, track="stable",
-                            replicas=None if spec.serving.autoscaling else size),
-               R.service(md, stable_only=router.name == "gatewayAPI")]
+    desired = [
+        R.deployment(
+            md,
+            model=decision.stable_model,
+            track="stable",
+            replicas=None if spec.serving.autoscaling else size,
+        ),
+        R.service(md, stable_only=router.name == "gatewayAPI"),
+    ]
     canary = _canary_deployment(md, decision, observed, router, size)
     if canary is not None:
         desired.append(canary)
@@ -162,39 +190,70 @@ def plan(md: ModelDeployment, observed: Observed, previous: ModelDeploymentStatu
     elif observed.cronjob is not None:
         delete.append(("CronJob", L.batch_name(md.name)))
 
-    apply = [d for d in desired if needs_apply(d, observed.current(d["kind"], d["metadata"]["name"], md.name))]
+    apply = [
+        d for d in desired if needs_apply(d, observed.current(d["kind"], d["metadata"]["name"], md.name))
+    ]
     handoff = replicas_handoff(md, observed)
-    if handoff and not any(d["kind"] == "Deployment" and d["metadata"]["name"] == handoff[0][1] for d in apply):
+    if handoff and not any(
+        d["kind"] == "Deployment" and d["metadata"]["name"] == handoff[0][1] for d in apply
+    ):
         apply.insert(0, desired[0])  # re-apply without replicas so the operator's ownership ends now
-    events = [EventNote("Normal", "Created" if observed.current(d["kind"], d["metadata"]["name"], md.name) is None
-                        else "Updated", f"{d['kind']} {d['metadata']['name']}") for d in apply]
+    events = [
+        EventNote(
+            "Normal",
+            "Created" if observed.current(d["kind"], d["metadata"]["name"], md.name) is None else "Updated",
+            f"{d['kind']} {d['metadata']['name']}",
+        )
+        for d in apply
+    ]
     events += [EventNote(e.type, e.reason, e.message) for e in decision.events]
-    status = serving_status(md, previous, decision=decision, stable=observed.stable,
-                            stable_changing=any(d["kind"] == "Deployment" and d["metadata"]["name"].endswith("-stable")
-                                                for d in apply),
-                            now=now)
+    status = serving_status(
+        md,
+        previous,
+        decision=decision,
+        stable=observed.stable,
+        stable_changing=any(
+            d["kind"] == "Deployment" and d["metadata"]["name"].endswith("-stable") for d in apply
+        ),
+        now=now,
+    )
     if spec.mode != "online":
         status, batch_events = with_batch_status(md, status, previous, observed, now)
         events += batch_events
     elif status.batch is not None or get_condition(status.conditions, BATCH_READY) is not None:
         # back to online: no batch runs to report on any more
-        status = status.model_copy(update={"batch": None, "conditions": [
-            c for c in status.conditions if c.type != BATCH_READY]})
+        status = status.model_copy(
+            update={"batch": None, "conditions": [c for c in status.conditions if c.type != BATCH_READY]}
+        )
     if previous.phase != status.phase:
-        events.append(EventNote("Warning" if status.phase in ("Degraded", "Failed", "RolledBack") else "Normal",
-                                f"Phase{status.phase}", status.message or ""))
+        events.append(
+            EventNote(
+                "Warning" if status.phase in ("Degraded", "Failed", "RolledBack") else "Normal",
+                f"Phase{status.phase}",
+                status.message or "",
+            )
+        )
     requeue = decision.requeue_after
     if status.phase in ("Pending", "Progressing", "Promoting") or apply:
         requeue = min(requeue or POLL_SECONDS, POLL_SECONDS)
-    return Plan(apply=apply, delete=delete, status=status, events=events, requeue_after=requeue, decision=decision,
-                handoff=handoff)
+    return Plan(
+        apply=apply,
+        delete=delete,
+        status=status,
+        events=events,
+        requeue_after=requeue,
+        decision=decision,
+        handoff=handoff,
+    )
 
 
 def replicas_handoff(md: ModelDeployment, observed: Observed) -> list[tuple[str, str, dict[str, Any]]]:
     """With an HPA the operator stops applying the stable track's replicas. Released by
     server-side apply, the field would fall back to its default (1) until the HPA acts; written
     first under another manager, it keeps the current count (the documented SSA handover)."""
-    if md.spec.serving.autoscaling is None or not owns_field(observed.stable, FIELD_MANAGER, ("spec", "replicas")):
+    if md.spec.serving.autoscaling is None or not owns_field(
+        observed.stable, FIELD_MANAGER, ("spec", "replicas")
+    ):
         return []
     current = (observed.stable or {}).get("spec", {}).get("replicas")
     if current is None:

@@ -27,7 +27,9 @@ def _cluster_reason() -> str | None:
     if not any(Path(p).exists() for p in config.split(os.pathsep) if p):
         return "no cluster: set KUBECONFIG (or run `make e2e`, which creates a kind cluster)"
     try:
-        subprocess.run(["kubectl", "version", "--request-timeout=5s"], check=True, capture_output=True, timeout=15)
+        subprocess.run(
+            ["kubectl", "version", "--request-timeout=5s"], check=True, capture_output=True, timeout=15
+        )
     except (subprocess.SubprocessError, OSError) as exc:
         return f"the cluster in KUBECONFIG is not reachable: {exc}"
     return None
@@ -82,8 +84,12 @@ def operator(namespace: str) -> Iterator[subprocess.Popen]:
     """The operator, run locally against the cluster (as the README tells a newcomer to)."""
     log = open(ROOT / ".pytest_cache" / f"operator-{namespace}.log", "w")  # noqa: SIM115
     env = {**os.environ, "MODELROLLOUT_RESYNC_SECONDS": "5"}
-    proc = subprocess.Popen([sys.executable, "-m", "modelrollout.cli.main", "operator", "-n", namespace,
-                             "--liveness", ""], stdout=log, stderr=subprocess.STDOUT, env=env)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "modelrollout.cli.main", "operator", "-n", namespace, "--liveness", ""],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+    )
     yield proc
     proc.terminate()
     try:

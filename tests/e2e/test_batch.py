@@ -31,10 +31,15 @@ def test_cronjob_run_publishes_and_the_service_serves_it(namespace, operator, im
     sample["spec"]["batch"]["volumeClaimName"] = "predictions"
     sample["spec"]["batch"]["schedule"] = "0 0 1 1 *"  # the test triggers the run itself
     kubectl("apply", "-f", "-", input=yaml.safe_dump(sample))
-    wait_until(lambda: _try(lambda: kubectl("get", "cronjob", "hybrid-batch", "-n", namespace)), timeout=60,
-               what="the CronJob")
+    wait_until(
+        lambda: _try(lambda: kubectl("get", "cronjob", "hybrid-batch", "-n", namespace)),
+        timeout=60,
+        what="the CronJob",
+    )
     kubectl("create", "job", "hybrid-run-1", "--from=cronjob/hybrid-batch", "-n", namespace)
-    kubectl("wait", "--for=condition=complete", "job/hybrid-run-1", "-n", namespace, "--timeout=300s", timeout=320)
+    kubectl(
+        "wait", "--for=condition=complete", "job/hybrid-run-1", "-n", namespace, "--timeout=300s", timeout=320
+    )
 
     def published():
         status = json.loads(kubectl("get", "mdep", "hybrid", "-n", namespace, "-o", "json")).get("status", {})
@@ -45,13 +50,21 @@ def test_cronjob_run_publishes_and_the_service_serves_it(namespace, operator, im
     assert batch["rows"] > 0 and batch["lastRun"]["phase"] == "Succeeded"
 
     port = _free_port()
-    forward = subprocess.Popen(["kubectl", "port-forward", "-n", namespace, "svc/hybrid", f"{port}:80"],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    forward = subprocess.Popen(
+        ["kubectl", "port-forward", "-n", namespace, "svc/hybrid", f"{port}:80"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
+
         def lookup(keys, rows=None):
             body = {"keys": keys, **({"rows": rows} if rows else {})}
-            request = urllib.request.Request(f"http://127.0.0.1:{port}/lookup", method="POST",
-                                             data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
+            request = urllib.request.Request(
+                f"http://127.0.0.1:{port}/lookup",
+                method="POST",
+                data=json.dumps(body).encode(),
+                headers={"Content-Type": "application/json"},
+            )
             with urllib.request.urlopen(request, timeout=5) as response:
                 return json.loads(response.read())
 

@@ -37,14 +37,20 @@ def test_sample_becomes_ready_and_predicts(namespace, operator, image):
     assert dep["metadata"]["ownerReferences"][0]["uid"] == md["metadata"]["uid"]
 
     port = _free_port()
-    forward = subprocess.Popen(["kubectl", "port-forward", "-n", namespace, "svc/iris", f"{port}:80"],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    forward = subprocess.Popen(
+        ["kubectl", "port-forward", "-n", namespace, "svc/iris", f"{port}:80"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
+
         def predict():
             request = urllib.request.Request(
-                f"http://127.0.0.1:{port}/predict", method="POST",
+                f"http://127.0.0.1:{port}/predict",
+                method="POST",
                 data=json.dumps({"rows": [[5.1, 3.5, 1.4, 0.2]]}).encode(),
-                headers={"Content-Type": "application/json"})
+                headers={"Content-Type": "application/json"},
+            )
             with urllib.request.urlopen(request, timeout=5) as response:
                 return json.loads(response.read())
 
@@ -55,8 +61,11 @@ def test_sample_becomes_ready_and_predicts(namespace, operator, image):
 
     # drift repair on a real API server: a deleted child comes back
     kubectl("delete", "service", "iris", "-n", namespace)
-    wait_until(lambda: _try(lambda: kubectl("get", "service", "iris", "-n", namespace)), timeout=60,
-               what="the Service to be recreated")
+    wait_until(
+        lambda: _try(lambda: kubectl("get", "service", "iris", "-n", namespace)),
+        timeout=60,
+        what="the Service to be recreated",
+    )
 
 
 def _try(fn):

@@ -33,7 +33,10 @@ def _status(namespace: str) -> dict:
 
 
 def test_promote_then_roll_back(namespace, operator, image):
-    steps = {"steps": [{"setWeight": 30, "pause": "10s"}, {"setWeight": 60, "pause": "10s"}], "scaleDownDelay": "5s"}
+    steps = {
+        "steps": [{"setWeight": 30, "pause": "10s"}, {"setWeight": 60, "pause": "10s"}],
+        "scaleDownDelay": "5s",
+    }
     kubectl("apply", "-f", "-", input=_md(namespace, image, "1.0.0", steps))
     wait_until(lambda: _status(namespace).get("phase") == "Ready", timeout=300, what="v1 Ready")
 
@@ -44,37 +47,65 @@ def test_promote_then_roll_back(namespace, operator, image):
     assert canary["spec"]["template"]["metadata"]["labels"]["modelrollout.io/model-version"] == "2.0.0"
     stable = _get(namespace, "deployment", "canary-stable")
     assert stable["spec"]["template"]["metadata"]["labels"]["modelrollout.io/model-version"] == "1.0.0"
-    wait_until(lambda: (_status(namespace).get("canaryWeight") or 0) > 0, timeout=180, what="traffic on the canary")
+    wait_until(
+        lambda: (_status(namespace).get("canaryWeight") or 0) > 0, timeout=180, what="traffic on the canary"
+    )
     wait_until(lambda: _status(namespace).get("stableVersion") == "2.0.0", timeout=300, what="promotion")
     status = _status(namespace)
     assert status["rollout"]["phase"] == "Succeeded" and status["phase"] == "Ready"
-    wait_until(lambda: _get(namespace, "deployment", "canary-canary")["spec"]["replicas"] == 0, timeout=60,
-               what="the canary scaled to zero")
+    wait_until(
+        lambda: _get(namespace, "deployment", "canary-canary")["spec"]["replicas"] == 0,
+        timeout=60,
+        what="the canary scaled to zero",
+    )
 
     # 2.0.0 -> 3.0.0 judged by a Prometheus nobody answers: errors past the limit roll back
-    broken = {**steps, "analysis": {"prometheus": {"address": "http://127.0.0.1:1"}, "interval": "5s",
-                                    "errorLimit": 1, "metrics": [{"name": "errors", "template": "error-rate",
-                                                                  "max": 0.05}]}}
+    broken = {
+        **steps,
+        "analysis": {
+            "prometheus": {"address": "http://127.0.0.1:1"},
+            "interval": "5s",
+            "errorLimit": 1,
+            "metrics": [{"name": "errors", "template": "error-rate", "max": 0.05}],
+        },
+    }
     kubectl("apply", "-f", "-", input=_md(namespace, image, "3.0.0", broken))
-    wait_until(lambda: _status(namespace).get("rollout", {}).get("phase") == "Failed", timeout=300,
-               what="an automatic rollback")
+    wait_until(
+        lambda: _status(namespace).get("rollout", {}).get("phase") == "Failed",
+        timeout=300,
+        what="an automatic rollback",
+    )
     status = _status(namespace)
     assert status["stableVersion"] == "2.0.0" and status["canaryWeight"] == 0
     assert status["rejectedVersion"].startswith("3.0.0@")
     degraded = next(c for c in status["conditions"] if c["type"] == "Degraded")
     assert degraded["status"] == "True" and "error" in degraded["message"]
-    wait_until(lambda: _get(namespace, "deployment", "canary-canary")["spec"]["replicas"] == 0, timeout=60,
-               what="the rejected canary scaled to zero")
+    wait_until(
+        lambda: _get(namespace, "deployment", "canary-canary")["spec"]["replicas"] == 0,
+        timeout=60,
+        what="the rejected canary scaled to zero",
+    )
     stable = _get(namespace, "deployment", "canary-stable")
     assert stable["spec"]["template"]["metadata"]["labels"]["modelrollout.io/model-version"] == "2.0.0"
-    events = kubectl("get", "events.events.k8s.io", "-n", namespace, "--field-selector",
-                     "regarding.name=canary", "-o", "json")
+    events = kubectl(
+        "get",
+        "events.events.k8s.io",
+        "-n",
+        namespace,
+        "--field-selector",
+        "regarding.name=canary",
+        "-o",
+        "json",
+    )
     assert "AnalysisErrors" in events
 
     # a manual abort of the next version rolls back too, and the request is consumed once
     kubectl("apply", "-f", "-", input=_md(namespace, image, "4.0.0", steps))
     wait_until(lambda: _status(namespace).get("canaryVersion") == "4.0.0", timeout=60, what="a new canary")
     kubectl("annotate", "mdep", "canary", "-n", namespace, "modelrollout.io/abort=e2e-1", "--overwrite")
-    wait_until(lambda: _status(namespace).get("rollout", {}).get("phase") == "RolledBack", timeout=120,
-               what="the abort")
+    wait_until(
+        lambda: _status(namespace).get("rollout", {}).get("phase") == "RolledBack",
+        timeout=120,
+        what="the abort",
+    )
     assert _status(namespace)["handledRequests"]["abort"] == "e2e-1"

@@ -197,14 +197,28 @@ def test_operator_puts_live_advice_into_status(prometheus, live):
     from modelrollout import advice as operator_advice
     from tests.support.samples import md
 
-    deployment = md({"mode": "hybrid", "batch": {"schedule": "@daily", "input": {"path": "/x", "keyColumns": ["k"]}},
-                     "advisor": {"prometheus": {"address": prometheus}, "window": WINDOW}}, name="clf", namespace="ml")
+    deployment = md(
+        {
+            "mode": "hybrid",
+            "batch": {"schedule": "@daily", "input": {"path": "/x", "keyColumns": ["k"]}},
+            "advisor": {"prometheus": {"address": prometheus}, "window": WINDOW},
+        },
+        name="clf",
+        namespace="ml",
+    )
     now = datetime.now(UTC)
     assert operator_advice.due(deployment, None, now)
     result = operator_advice.compute(deployment, now)
     assert result.error is None and result.mode == "hybrid" and result.head_size == 1234
     assert not operator_advice.due(deployment, result, now)
-    down = md({"mode": "hybrid", "batch": {"schedule": "@daily", "input": {"path": "/x", "keyColumns": ["k"]}},
-               "advisor": {"prometheus": {"address": "http://127.0.0.1:9"}}}, name="clf", namespace="ml")
+    down = md(
+        {
+            "mode": "hybrid",
+            "batch": {"schedule": "@daily", "input": {"path": "/x", "keyColumns": ["k"]}},
+            "advisor": {"prometheus": {"address": "http://127.0.0.1:9"}},
+        },
+        name="clf",
+        namespace="ml",
+    )
     failed = operator_advice.compute(down, now)
     assert failed.mode is None and "Prometheus" in failed.error

@@ -45,7 +45,11 @@ def _strict(schema: Any) -> Any:
     if not isinstance(schema, dict):
         return schema
     out = {k: _strict(v) for k, v in schema.items()}
-    if "properties" in out and "additionalProperties" not in out and not out.get("x-kubernetes-preserve-unknown-fields"):
+    if (
+        "properties" in out
+        and "additionalProperties" not in out
+        and not out.get("x-kubernetes-preserve-unknown-fields")
+    ):
         out["additionalProperties"] = False
     return out
 
@@ -73,13 +77,19 @@ def validate(obj: dict[str, Any], schema: dict[str, Any] | None = None) -> tuple
     schema = schema or load_schema()
     obj = apply_defaults(copy.deepcopy(obj), schema)
     validator = jsonschema.Draft4Validator(_strict(schema))  # OpenAPI v3.0 is draft-4 based
-    errors = [f"{'.'.join(str(p) for p in e.absolute_path) or '<root>'}: {e.message}"
-              for e in validator.iter_errors(obj)]
+    errors = [
+        f"{'.'.join(str(p) for p in e.absolute_path) or '<root>'}: {e.message}"
+        for e in validator.iter_errors(obj)
+    ]
     if not errors:  # the API server runs CEL only on schema-valid objects
         errors = _cel_errors(obj, schema, "")
     return obj, errors
 
 
 def model_deployment(spec: dict[str, Any], name: str = "iris") -> dict[str, Any]:
-    return {"apiVersion": "modelrollout.io/v1alpha1", "kind": "ModelDeployment",
-            "metadata": {"name": name, "namespace": "default"}, "spec": spec}
+    return {
+        "apiVersion": "modelrollout.io/v1alpha1",
+        "kind": "ModelDeployment",
+        "metadata": {"name": name, "namespace": "default"},
+        "spec": spec,
+    }

@@ -10,8 +10,13 @@ from modelrollout.api.resource import ModelDeployment
 UID = "6f1c2d8e-0000-4000-8000-000000000001"
 
 
-def body(spec_overrides: dict[str, Any] | None = None, *, name: str = "iris", namespace: str = "default",
-         generation: int = 1) -> dict[str, Any]:
+def body(
+    spec_overrides: dict[str, Any] | None = None,
+    *,
+    name: str = "iris",
+    namespace: str = "default",
+    generation: int = 1,
+) -> dict[str, Any]:
     spec: dict[str, Any] = {
         "model": {"name": "iris", "version": "1.0.0", "image": "example.com/iris:1.0.0"},
         "serving": {"replicas": 2},

@@ -14,9 +14,14 @@ VALID = {
     "model": {"name": "iris", "version": "1.0.0", "image": "example.com/iris:1.0.0"},
     "serving": {"replicas": 2},
 }
-BATCH = {"schedule": "0 2 * * *", "input": {"format": "parquet", "path": "/data/in.parquet", "keyColumns": ["id"]}}
-ROLLOUT_ANALYSIS = {"prometheus": {"address": "http://prometheus:9090"},
-                    "metrics": [{"name": "p99", "template": "latency-p99", "max": 0.5}]}
+BATCH = {
+    "schedule": "0 2 * * *",
+    "input": {"format": "parquet", "path": "/data/in.parquet", "keyColumns": ["id"]},
+}
+ROLLOUT_ANALYSIS = {
+    "prometheus": {"address": "http://prometheus:9090"},
+    "metrics": [{"name": "p99", "template": "latency-p99", "max": 0.5}],
+}
 
 
 def with_(path: str, value, base=None):
@@ -45,25 +50,78 @@ BAD = [
     ("negative-memory", with_("serving.resources", {"limits": {"memory": "-1Gi"}}), "limits.memory"),
     ("port-zero", with_("serving.port", 0), "serving.port"),
     ("port-too-high", with_("serving.port", 70000), "serving.port"),
-    ("min-above-max", with_("serving.autoscaling", {"minReplicas": 5, "maxReplicas": 2}), "minReplicas must be less"),
-    ("cpu-target-above-100", with_("serving.autoscaling", {"targetCPUUtilizationPercentage": 150}), "targetCPU"),
+    (
+        "min-above-max",
+        with_("serving.autoscaling", {"minReplicas": 5, "maxReplicas": 2}),
+        "minReplicas must be less",
+    ),
+    (
+        "cpu-target-above-100",
+        with_("serving.autoscaling", {"targetCPUUtilizationPercentage": 150}),
+        "targetCPU",
+    ),
     ("unknown-field", with_("serving.replcias", 3), "replcias"),
     ("batch-without-schedule-block", with_("mode", "batch"), "need spec.batch"),
     ("bad-schedule", with_("batch", {**BATCH, "schedule": "every day"}, with_("mode", "batch")), "schedule"),
-    ("no-key-columns", with_("batch", {**BATCH, "input": {"path": "/x", "keyColumns": []}}, with_("mode", "hybrid")), "keyColumns"),
-    ("sql-without-query", with_("batch", {**BATCH, "input": {"format": "sql", "keyColumns": ["id"]}}, with_("mode", "batch")), "format sql needs query"),
+    (
+        "no-key-columns",
+        with_("batch", {**BATCH, "input": {"path": "/x", "keyColumns": []}}, with_("mode", "hybrid")),
+        "keyColumns",
+    ),
+    (
+        "sql-without-query",
+        with_("batch", {**BATCH, "input": {"format": "sql", "keyColumns": ["id"]}}, with_("mode", "batch")),
+        "format sql needs query",
+    ),
     ("shards-zero", with_("batch", {**BATCH, "shards": 0}, with_("mode", "batch")), "shards"),
-    ("postgres-without-secret", with_("batch", {**BATCH, "store": {"type": "postgres"}}, with_("mode", "batch")), "postgres store needs dsnSecretRef"),
-    ("env-value-and-from", with_("serving.env", [{"name": "A", "value": "1", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}}]), "either value or valueFrom"),
+    (
+        "postgres-without-secret",
+        with_("batch", {**BATCH, "store": {"type": "postgres"}}, with_("mode", "batch")),
+        "postgres store needs dsnSecretRef",
+    ),
+    (
+        "env-value-and-from",
+        with_(
+            "serving.env",
+            [{"name": "A", "value": "1", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}}],
+        ),
+        "either value or valueFrom",
+    ),
     ("bad-toleration-effect", with_("serving.tolerations", [{"key": "k", "effect": "Sometimes"}]), "effect"),
     ("step-weight-over-100", with_("rollout", {"steps": [{"setWeight": 150}]}), "setWeight"),
     ("bad-pause-duration", with_("rollout", {"steps": [{"setWeight": 10, "pause": "two minutes"}]}), "pause"),
-    ("steps-and-stepweight", with_("rollout", {"steps": [{"setWeight": 10}], "stepWeight": 10}), "either steps or stepWeight"),
+    (
+        "steps-and-stepweight",
+        with_("rollout", {"steps": [{"setWeight": 10}], "stepWeight": 10}),
+        "either steps or stepWeight",
+    ),
     ("gateway-router-without-gateway", with_("rollout", {"router": "gatewayAPI"}), "needs rollout.gateway"),
-    ("custom-metric-without-query", with_("rollout", {"analysis": {**ROLLOUT_ANALYSIS, "metrics": [{"name": "x", "template": "custom", "max": 1}]}}), "custom metric needs a query"),
-    ("metric-without-threshold", with_("rollout", {"analysis": {**ROLLOUT_ANALYSIS, "metrics": [{"name": "x", "template": "error-rate"}]}}), "at least one of min, max"),
-    ("prometheus-not-a-url", with_("rollout", {"analysis": {**ROLLOUT_ANALYSIS, "prometheus": {"address": "prometheus:9090"}}}), "address"),
-    ("bad-interval", with_("rollout", {"analysis": {**ROLLOUT_ANALYSIS, "interval": "5 minutes"}}), "interval"),
+    (
+        "custom-metric-without-query",
+        with_(
+            "rollout",
+            {"analysis": {**ROLLOUT_ANALYSIS, "metrics": [{"name": "x", "template": "custom", "max": 1}]}},
+        ),
+        "custom metric needs a query",
+    ),
+    (
+        "metric-without-threshold",
+        with_(
+            "rollout",
+            {"analysis": {**ROLLOUT_ANALYSIS, "metrics": [{"name": "x", "template": "error-rate"}]}},
+        ),
+        "at least one of min, max",
+    ),
+    (
+        "prometheus-not-a-url",
+        with_("rollout", {"analysis": {**ROLLOUT_ANALYSIS, "prometheus": {"address": "prometheus:9090"}}}),
+        "address",
+    ),
+    (
+        "bad-interval",
+        with_("rollout", {"analysis": {**ROLLOUT_ANALYSIS, "interval": "5 minutes"}}),
+        "interval",
+    ),
     ("mode-wrong-type", with_("mode", 3), "mode"),
 ]
 

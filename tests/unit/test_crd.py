@@ -61,7 +61,9 @@ def test_defaults_are_valid_for_their_node():
 
     for _path, node in _nodes(_schema()):
         if "default" in node:
-            jsonschema.Draft4Validator({k: v for k, v in node.items() if k != "default"}).validate(node["default"])
+            jsonschema.Draft4Validator({k: v for k, v in node.items() if k != "default"}).validate(
+                node["default"]
+            )
 
 
 def test_cel_rules_compile_and_have_messages():
@@ -83,12 +85,18 @@ def test_printer_columns_and_names():
     assert version["subresources"] == {"status": {}}
     columns = {c["name"]: c["jsonPath"] for c in version["additionalPrinterColumns"]}
     assert columns == {
-        "Mode": ".spec.mode", "Phase": ".status.phase", "Stable": ".status.stableVersion",
-        "Canary": ".status.canaryVersion", "Weight": ".status.canaryWeight", "Age": ".metadata.creationTimestamp",
+        "Mode": ".spec.mode",
+        "Phase": ".status.phase",
+        "Stable": ".status.stableVersion",
+        "Canary": ".status.canaryVersion",
+        "Weight": ".status.canaryWeight",
+        "Age": ".metadata.creationTimestamp",
     }
 
 
-@pytest.mark.parametrize("path", sorted((ROOT / "bentos").rglob("*modeldeployment*.yaml")), ids=lambda p: p.name)
+@pytest.mark.parametrize(
+    "path", sorted((ROOT / "bentos").rglob("*modeldeployment*.yaml")), ids=lambda p: p.name
+)
 def test_sample_modeldeployments_are_valid(path):
     from tests.support.crdschema import validate
 

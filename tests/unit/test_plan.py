@@ -20,29 +20,44 @@ NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 def as_server_returns(manifest, *, ready: int | None = None, generation: int = 1):
     """What the API server would hand back: our fields plus defaults and status."""
     obj = copy.deepcopy(manifest)
-    obj["metadata"].update({"uid": "child", "resourceVersion": "7", "generation": generation,
-                            "managedFields": [{"manager": "modelrollout-operator"}]})
+    obj["metadata"].update(
+        {
+            "uid": "child",
+            "resourceVersion": "7",
+            "generation": generation,
+            "managedFields": [{"manager": "modelrollout-operator"}],
+        }
+    )
     if obj["kind"] == "Deployment":
         obj["spec"]["revisionHistoryLimit"] = 10
         obj["spec"]["template"]["spec"]["containers"][0]["terminationMessagePath"] = "/dev/termination-log"
         want = obj["spec"].get("replicas", 1)
         have = want if ready is None else ready
-        obj["status"] = {"observedGeneration": generation, "replicas": want, "updatedReplicas": want,
-                         "readyReplicas": have, "availableReplicas": have}
+        obj["status"] = {
+            "observedGeneration": generation,
+            "replicas": want,
+            "updatedReplicas": want,
+            "readyReplicas": have,
+            "availableReplicas": have,
+        }
     return obj
 
 
 def observed_for(m, *, ready: int | None = None) -> Observed:
     return Observed(
-        stable=as_server_returns(R.deployment(m, model=m.spec.model, track="stable", replicas=m.spec.serving.replicas),
-                                 ready=ready),
+        stable=as_server_returns(
+            R.deployment(m, model=m.spec.model, track="stable", replicas=m.spec.serving.replicas), ready=ready
+        ),
         service=as_server_returns(R.service(m)),
     )
 
 
 def test_first_reconcile_creates_deployment_and_service_and_is_pending():
     plan = plan_serving(md(), Observed(), ModelDeploymentStatus(), NOW)
-    assert [(m["kind"], m["metadata"]["name"]) for m in plan.apply] == [("Deployment", "iris-stable"), ("Service", "iris")]
+    assert [(m["kind"], m["metadata"]["name"]) for m in plan.apply] == [
+        ("Deployment", "iris-stable"),
+        ("Service", "iris"),
+    ]
     assert plan.status.phase == "Pending"
     assert plan.status.observed_generation == 1
     ready = C.get_condition(plan.status.conditions, C.READY)
@@ -91,14 +106,21 @@ def test_hpa_added_and_removed_with_autoscaling():
     plan = plan_serving(scaled, observed_for(scaled), ModelDeploymentStatus(), NOW)
     assert "HorizontalPodAutoscaler" in [d["kind"] for d in plan.apply]
     plain = md()
-    observed = Observed(stable=observed_for(plain).stable, service=observed_for(plain).service,
-                        hpa=as_server_returns(R.hpa(scaled)))
-    assert ("HorizontalPodAutoscaler", "iris-stable") in plan_serving(plain, observed, ModelDeploymentStatus(), NOW).delete
+    observed = Observed(
+        stable=observed_for(plain).stable,
+        service=observed_for(plain).service,
+        hpa=as_server_returns(R.hpa(scaled)),
+    )
+    assert ("HorizontalPodAutoscaler", "iris-stable") in plan_serving(
+        plain, observed, ModelDeploymentStatus(), NOW
+    ).delete
 
 
 def test_pod_monitor_only_when_served():
     m = md()
-    assert "PodMonitor" not in [d["kind"] for d in plan_serving(m, Observed(), ModelDeploymentStatus(), NOW).apply]
+    assert "PodMonitor" not in [
+        d["kind"] for d in plan_serving(m, Observed(), ModelDeploymentStatus(), NOW).apply
+    ]
     served = plan_serving(m, Observed(pod_monitor_served=True), ModelDeploymentStatus(), NOW)
     assert "PodMonitor" in [d["kind"] for d in served.apply]
 
@@ -116,9 +138,14 @@ def test_rolling_pods_are_progressing_then_ready():
 def test_failed_deployment_is_degraded_with_its_message():
     m = md()
     observed = observed_for(m, ready=0)
-    observed.stable["status"]["conditions"] = [{"type": "Progressing", "status": "False",
-                                                "reason": "ProgressDeadlineExceeded",
-                                                "message": 'ReplicaSet "iris-stable-1" has timed out progressing.'}]
+    observed.stable["status"]["conditions"] = [
+        {
+            "type": "Progressing",
+            "status": "False",
+            "reason": "ProgressDeadlineExceeded",
+            "message": 'ReplicaSet "iris-stable-1" has timed out progressing.',
+        }
+    ]
     plan = plan_serving(m, observed, ModelDeploymentStatus(), NOW)
     assert plan.status.phase == "Degraded"
     degraded = C.get_condition(plan.status.conditions, C.DEGRADED)
@@ -165,12 +192,14 @@ def test_replicas_are_handed_over_before_an_hpa_takes_them():
     observed = observed_for(md())
     observed.stable["spec"]["replicas"] = 5
     observed.stable["metadata"]["managedFields"] = [
-        {"manager": "modelrollout-operator", "operation": "Apply", "fieldsV1": {"f:spec": {"f:replicas": {}}}}]
+        {"manager": "modelrollout-operator", "operation": "Apply", "fieldsV1": {"f:spec": {"f:replicas": {}}}}
+    ]
     plan = plan_serving(scaled, observed, ModelDeploymentStatus(), NOW)
     assert plan.handoff == [("Deployment", "iris-stable", {"spec": {"replicas": 5}})]
     dep = next(d for d in plan.apply if d["kind"] == "Deployment")
     assert "replicas" not in dep["spec"]
     observed.stable["metadata"]["managedFields"] = [
-        {"manager": "modelrollout-handoff", "operation": "Update", "fieldsV1": {"f:spec": {"f:replicas": {}}}}]
+        {"manager": "modelrollout-handoff", "operation": "Update", "fieldsV1": {"f:spec": {"f:replicas": {}}}}
+    ]
     assert plan_serving(scaled, observed, ModelDeploymentStatus(), NOW).handoff == []
     assert plan_serving(md(), observed, ModelDeploymentStatus(), NOW).handoff == []

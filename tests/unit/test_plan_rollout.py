@@ -16,21 +16,32 @@ from tests.support.samples import md
 from tests.unit.test_plan import as_server_returns
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
-ANALYSIS = {"prometheus": {"address": "http://127.0.0.1:9090"}, "interval": "30s",
-            "metrics": [{"name": "p99", "template": "latency-p99", "max": 0.5}]}
+ANALYSIS = {
+    "prometheus": {"address": "http://127.0.0.1:9090"},
+    "interval": "30s",
+    "metrics": [{"name": "p99", "template": "latency-p99", "max": 0.5}],
+}
 GATEWAY = {"router": "gatewayAPI", "gateway": {"parentRefs": [{"name": "public"}]}}
 
 
 def v2(**rollout):
-    return md({"model": {"name": "iris", "version": "2.0.0", "image": "example.com/iris:2.0.0"},
-               "rollout": {"steps": [{"setWeight": 25}, {"setWeight": 50}], "analysis": ANALYSIS, **rollout}})
+    return md(
+        {
+            "model": {"name": "iris", "version": "2.0.0", "image": "example.com/iris:2.0.0"},
+            "rollout": {"steps": [{"setWeight": 25}, {"setWeight": 50}], "analysis": ANALYSIS, **rollout},
+        }
+    )
 
 
 def v1_serving() -> tuple[Observed, ModelDeploymentStatus]:
     old = md()
-    observed = Observed(stable=as_server_returns(R.deployment(old, model=old.spec.model, track="stable", replicas=2)),
-                        service=as_server_returns(R.service(old)))
-    status = ModelDeploymentStatus(stable_version="1.0.0", stable_image="example.com/iris:1.0.0", phase="Ready")
+    observed = Observed(
+        stable=as_server_returns(R.deployment(old, model=old.spec.model, track="stable", replicas=2)),
+        service=as_server_returns(R.service(old)),
+    )
+    status = ModelDeploymentStatus(
+        stable_version="1.0.0", stable_image="example.com/iris:1.0.0", phase="Ready"
+    )
     return observed, status
 
 
@@ -70,7 +81,13 @@ def test_replica_ratio_is_reported_as_achieved():
 
 def test_replica_router_sizes():
     router = ReplicaRouter()
-    assert [router.canary_replicas(weight=w, stable_replicas=4) for w in (0, 10, 20, 50, 100)] == [0, 1, 1, 4, 4]
+    assert [router.canary_replicas(weight=w, stable_replicas=4) for w in (0, 10, 20, 50, 100)] == [
+        0,
+        1,
+        1,
+        4,
+        4,
+    ]
     assert router.canary_replicas(weight=10, stable_replicas=0) == 1
 
 
@@ -81,8 +98,15 @@ def test_rollback_scales_the_replica_canary_to_zero_and_reports_why():
     s = status
     for i in range(3):  # start, settle, step starts
         s = plan(m, observed, s, NOW + timedelta(seconds=i)).status
-    failing = CheckResult(metric="p99", query="histogram_quantile(0.99, ...)", value=0.9, threshold="<= 0.5",
-                          verdict="fail", message="p99 = 0.9, needs <= 0.5 (<= 0.5)", time="t")
+    failing = CheckResult(
+        metric="p99",
+        query="histogram_quantile(0.99, ...)",
+        value=0.9,
+        threshold="<= 0.5",
+        verdict="fail",
+        message="p99 = 0.9, needs <= 0.5 (<= 0.5)",
+        time="t",
+    )
     p = plan(m, observed, s, NOW + timedelta(seconds=40), analyze=lambda: [failing])
     canary = kinds(p)[("Deployment", "iris-canary")]
     assert canary["spec"]["replicas"] == 0
@@ -90,8 +114,13 @@ def test_rollback_scales_the_replica_canary_to_zero_and_reports_why():
     degraded = C.get_condition(p.status.conditions, C.DEGRADED)
     assert degraded.status == "True" and degraded.reason == C.ROLLED_BACK and "0.9" in degraded.message
     assert any(e.reason == "AnalysisFailed" and e.type == "Warning" for e in p.events)
-    text = render_status({"metadata": {"name": "iris", "namespace": "default"}, "spec": {},
-                          "status": p.status.model_dump(by_alias=True, mode="json")})
+    text = render_status(
+        {
+            "metadata": {"name": "iris", "namespace": "default"},
+            "spec": {},
+            "status": p.status.model_dump(by_alias=True, mode="json"),
+        }
+    )
     assert "RolledBack" in text and "p99" in text and "fail" in text and "0.9" in text
 
 
@@ -103,14 +132,24 @@ def test_gateway_router_weights_the_http_route():
     route = applied[("HTTPRoute", "iris")]
     assert route_weight(route) == 0  # canary not ready: no traffic
     assert ("Service", "iris-stable") in applied and ("Service", "iris-canary") in applied
-    assert applied[("Deployment", "iris-canary")]["spec"]["replicas"] == 2  # full size; the route sets traffic
-    observed = Observed(stable=observed.stable, service=observed.service, canary=ready_canary(m, 2),
-                        http_route=as_server_returns(route))
+    assert (
+        applied[("Deployment", "iris-canary")]["spec"]["replicas"] == 2
+    )  # full size; the route sets traffic
+    observed = Observed(
+        stable=observed.stable,
+        service=observed.service,
+        canary=ready_canary(m, 2),
+        http_route=as_server_returns(route),
+    )
     second = plan(m, observed, first.status, NOW + timedelta(seconds=2))
     route = kinds(second)[("HTTPRoute", "iris")]
     assert [b["weight"] for b in route["spec"]["rules"][0]["backendRefs"]] == [75, 25]
-    observed = Observed(stable=observed.stable, service=observed.service, canary=observed.canary,
-                        http_route=as_server_returns(route))
+    observed = Observed(
+        stable=observed.stable,
+        service=observed.service,
+        canary=observed.canary,
+        http_route=as_server_returns(route),
+    )
     third = plan(m, observed, second.status, NOW + timedelta(seconds=4))
     assert third.status.canary_weight == 25 and third.status.rollout.step_started_at is not None
 
@@ -122,8 +161,9 @@ def test_route_not_accepted_reports_no_traffic():
     from modelrollout.routing.base import TrackPods
     from modelrollout.routing.gateway import GatewayRouter
 
-    achieved = GatewayRouter().achieved(weight=25, stable=TrackPods(2, 2, True), canary=TrackPods(2, 2, True),
-                                        observed={"HTTPRoute": route})
+    achieved = GatewayRouter().achieved(
+        weight=25, stable=TrackPods(2, 2, True), canary=TrackPods(2, 2, True), observed={"HTTPRoute": route}
+    )
     assert achieved.weight == 0 and not achieved.settled
 
 
@@ -131,9 +171,12 @@ def test_switching_back_to_the_replica_router_removes_gateway_objects():
     observed, status = v1_serving()
     m = md()
     gw = v2(**GATEWAY)
-    observed = Observed(stable=observed.stable, service=observed.service,
-                        http_route=as_server_returns(http_route(gw, weight=0)),
-                        stable_service=as_server_returns(R.service(gw, track="stable")))
+    observed = Observed(
+        stable=observed.stable,
+        service=observed.service,
+        http_route=as_server_returns(http_route(gw, weight=0)),
+        stable_service=as_server_returns(R.service(gw, track="stable")),
+    )
     p = plan(m, observed, status, NOW)
     assert ("HTTPRoute", "iris") in p.delete and ("Service", "iris-stable") in p.delete
 

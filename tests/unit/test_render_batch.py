@@ -18,19 +18,28 @@ from tests.support.samples import md
 from tests.unit.test_plan import as_server_returns
 
 NOW = datetime(2026, 11, 21, 2, 5, tzinfo=UTC)
-BATCH = {"schedule": "0 2 * * *", "volumeClaimName": "preds", "predictor": "batch:predictor",
-         "input": {"path": "/data/in.parquet", "keyColumns": ["user_id", "day"]}}
+BATCH = {
+    "schedule": "0 2 * * *",
+    "volumeClaimName": "preds",
+    "predictor": "batch:predictor",
+    "input": {"path": "/data/in.parquet", "keyColumns": ["user_id", "day"]},
+}
 
 
 def batch_md(mode="batch", **overrides):
     return md({"mode": mode, "batch": {**BATCH, **overrides}})
 
 
-@pytest.mark.parametrize("variant", [
-    {}, {"shards": 4}, {"store": {"type": "postgres", "dsnSecretRef": {"name": "pg", "key": "dsn"}}},
-    {"input": {"format": "sql", "query": "select * from users", "keyColumns": ["id"]}},
-    {"timeZone": "Europe/Berlin", "suspend": True},
-])
+@pytest.mark.parametrize(
+    "variant",
+    [
+        {},
+        {"shards": 4},
+        {"store": {"type": "postgres", "dsnSecretRef": {"name": "pg", "key": "dsn"}}},
+        {"input": {"format": "sql", "query": "select * from users", "keyColumns": ["id"]}},
+        {"timeZone": "Europe/Berlin", "suspend": True},
+    ],
+)
 def test_cronjob_is_valid_and_runs_the_batch_entrypoint(variant):
     cj = cronjob(batch_md(**variant))
     kubernetes_validate.validate(cj, "1.31.0", strict=True)
@@ -44,9 +53,14 @@ def test_cronjob_is_valid_and_runs_the_batch_entrypoint(variant):
     assert container["command"] == ["modelrollout-batch"] and container["args"][0] == "run"
     assert container["securityContext"]["allowPrivilegeEscalation"] is False
     env = {e["name"]: e for e in container["env"]}
-    assert env["MODELROLLOUT_RUN_ID"]["valueFrom"]["fieldRef"]["fieldPath"].endswith("['batch.kubernetes.io/job-name']")
-    assert json.loads(env["MODELROLLOUT_VERIFY_THRESHOLDS"]["value"]) == {"minRowRatio": 1.0, "maxNullShare": 0.0,
-                                                                         "maxPsi": 0.2}
+    assert env["MODELROLLOUT_RUN_ID"]["valueFrom"]["fieldRef"]["fieldPath"].endswith(
+        "['batch.kubernetes.io/job-name']"
+    )
+    assert json.loads(env["MODELROLLOUT_VERIFY_THRESHOLDS"]["value"]) == {
+        "minRowRatio": 1.0,
+        "maxNullShare": 0.0,
+        "maxPsi": 0.2,
+    }
 
 
 def test_sharded_runs_are_indexed_jobs_and_bad_input_fails_fast():
@@ -61,8 +75,12 @@ def test_keys_and_store_reach_the_runner_and_the_lookup_pods():
     args = cronjob(m)["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["args"]
     assert args[args.index("--key-columns") + 1] == "user_id,day"
     assert args[args.index("--predictor") + 1] == "batch:predictor"
-    serving_env = {e["name"]: e for e in R.deployment(m, model=m.spec.model, track="stable", replicas=1)[
-        "spec"]["template"]["spec"]["containers"][0]["env"]}
+    serving_env = {
+        e["name"]: e
+        for e in R.deployment(m, model=m.spec.model, track="stable", replicas=1)["spec"]["template"]["spec"][
+            "containers"
+        ][0]["env"]
+    }
     assert serving_env["MODELROLLOUT_STORE_DSN"]["valueFrom"]["secretKeyRef"] == {"name": "pg", "key": "dsn"}
     assert serving_env["MODELROLLOUT_TABLE"]["value"] == table_name(m) == "iris"
     assert serving_env["MODELROLLOUT_MODE"]["value"] == "hybrid"
@@ -79,28 +97,53 @@ def test_online_mode_has_no_cronjob_and_removes_a_stale_one():
 def job(name, start, *, complete=None):
     status = {"startTime": start}
     if complete is not None:
-        status["conditions"] = [{"type": "Complete" if complete else "Failed", "status": "True",
-                                 "reason": None if complete else "PodFailurePolicy", "message": "job failed"}]
+        status["conditions"] = [
+            {
+                "type": "Complete" if complete else "Failed",
+                "status": "True",
+                "reason": None if complete else "PodFailurePolicy",
+                "message": "job failed",
+            }
+        ]
         status["completionTime"] = start
     return {"metadata": {"name": name}, "status": status}
 
 
 def pod_with_report(report, finished="2026-11-21T02:03:00Z"):
-    return {"status": {"containerStatuses": [{"state": {"terminated": {
-        "message": json.dumps(report), "finishedAt": finished}}}]}}
+    return {
+        "status": {
+            "containerStatuses": [
+                {"state": {"terminated": {"message": json.dumps(report), "finishedAt": finished}}}
+            ]
+        }
+    }
 
 
-PUBLISHED = {"status": "published", "run_id": "iris-batch-1", "rows_in": 1000, "rows_written": 1000,
-             "published": {"run_id": "iris-batch-1", "rows": 1000}}
-REJECTED = {"status": "rejected", "run_id": "iris-batch-2", "rows_in": 1000, "rows_written": 1000,
-            "verification": {"checks": [{"name": "psi", "value": 0.7, "threshold": 0.2, "verdict": "fail"}]}}
+PUBLISHED = {
+    "status": "published",
+    "run_id": "iris-batch-1",
+    "rows_in": 1000,
+    "rows_written": 1000,
+    "published": {"run_id": "iris-batch-1", "rows": 1000},
+}
+REJECTED = {
+    "status": "rejected",
+    "run_id": "iris-batch-2",
+    "rows_in": 1000,
+    "rows_written": 1000,
+    "verification": {"checks": [{"name": "psi", "value": 0.7, "threshold": 0.2, "verdict": "fail"}]},
+}
 
 
 def test_batch_status_tracks_published_version_and_failures():
-    jobs = [job("iris-batch-1", "2026-11-20T02:00:00Z", complete=True),
-            job("iris-batch-2", "2026-11-21T02:00:00Z", complete=False)]
+    jobs = [
+        job("iris-batch-1", "2026-11-20T02:00:00Z", complete=True),
+        job("iris-batch-2", "2026-11-21T02:00:00Z", complete=False),
+    ]
     pods = {"iris-batch-1": [pod_with_report(PUBLISHED)], "iris-batch-2": [pod_with_report(REJECTED)]}
-    cj = {"status": {"lastScheduleTime": "2026-11-21T02:00:00Z", "lastSuccessfulTime": "2026-11-20T02:01:00Z"}}
+    cj = {
+        "status": {"lastScheduleTime": "2026-11-21T02:00:00Z", "lastSuccessfulTime": "2026-11-20T02:01:00Z"}
+    }
     status = batch_status(table="iris", cronjob=cj, jobs=jobs, pods_by_job=pods, previous=None)
     assert status.published_version == "iris-batch-1" and status.rows == 1000
     assert status.last_run.phase == "Failed" and status.last_run.reason == "VerificationFailed"
@@ -110,19 +153,32 @@ def test_batch_status_tracks_published_version_and_failures():
 
 def test_failed_run_sets_batch_ready_false_with_an_event_once():
     m = batch_md()
-    jobs = (job("iris-batch-1", "2026-11-20T02:00:00Z", complete=True),
-            job("iris-batch-2", "2026-11-21T02:00:00Z", complete=False))
+    jobs = (
+        job("iris-batch-1", "2026-11-20T02:00:00Z", complete=True),
+        job("iris-batch-2", "2026-11-21T02:00:00Z", complete=False),
+    )
     pods = {"iris-batch-1": [pod_with_report(PUBLISHED)], "iris-batch-2": [pod_with_report(REJECTED)]}
     observed = Observed(cronjob=as_server_returns(cronjob(m)), jobs=jobs, job_pods=pods)
     first = plan(m, observed, ModelDeploymentStatus(), NOW)
     ready = C.get_condition(first.status.conditions, C.BATCH_READY)
-    assert ready.status == "False" and ready.reason == "VerificationFailed" and "iris-batch-1" in ready.message
+    assert (
+        ready.status == "False" and ready.reason == "VerificationFailed" and "iris-batch-1" in ready.message
+    )
     assert [e.reason for e in first.events if e.reason.startswith("BatchRun")] == ["BatchRunFailed"]
     again = plan(m, observed, first.status, NOW)
     assert [e.reason for e in again.events if e.reason.startswith("BatchRun")] == []
 
 
 def test_unparseable_termination_message_is_kept_as_the_error():
-    report = runner_report([{"status": {"containerStatuses": [{"state": {"terminated": {
-        "message": "Traceback: boom", "finishedAt": "t"}}}]}}])
+    report = runner_report(
+        [
+            {
+                "status": {
+                    "containerStatuses": [
+                        {"state": {"terminated": {"message": "Traceback: boom", "finishedAt": "t"}}}
+                    ]
+                }
+            }
+        ]
+    )
     assert report == {"status": "failed", "error": "Traceback: boom"}

@@ -14,21 +14,38 @@ K8S_VERSION = "1.31.0"
 VARIANTS = {
     "plain": {},
     "autoscaled": {"serving": {"autoscaling": {"minReplicas": 2, "maxReplicas": 6}}},
-    "scheduling": {"serving": {"replicas": 1, "nodeSelector": {"pool": "ml"},
-                               "tolerations": [{"key": "gpu", "operator": "Exists", "effect": "NoSchedule"}],
-                               "env": [{"name": "WORKERS", "value": "2"},
-                                       {"name": "TOKEN", "valueFrom": {"secretKeyRef": {"name": "s", "key": "t"}}}],
-                               "resources": {"requests": {"cpu": "500m", "memory": "1Gi"}, "limits": {"cpu": 2}}}},
-    "hybrid-with-volume": {"mode": "hybrid", "batch": {"schedule": "@daily", "volumeClaimName": "preds",
-                                                       "input": {"path": "/data/in.parquet", "keyColumns": ["id"]}}},
+    "scheduling": {
+        "serving": {
+            "replicas": 1,
+            "nodeSelector": {"pool": "ml"},
+            "tolerations": [{"key": "gpu", "operator": "Exists", "effect": "NoSchedule"}],
+            "env": [
+                {"name": "WORKERS", "value": "2"},
+                {"name": "TOKEN", "valueFrom": {"secretKeyRef": {"name": "s", "key": "t"}}},
+            ],
+            "resources": {"requests": {"cpu": "500m", "memory": "1Gi"}, "limits": {"cpu": 2}},
+        }
+    },
+    "hybrid-with-volume": {
+        "mode": "hybrid",
+        "batch": {
+            "schedule": "@daily",
+            "volumeClaimName": "preds",
+            "input": {"path": "/data/in.parquet", "keyColumns": ["id"]},
+        },
+    },
     "custom-port": {"serving": {"port": 8080, "replicas": 0}},
 }
 
 
 def manifests(m):
-    out = [R.deployment(m, model=m.spec.model, track="stable", replicas=m.spec.serving.replicas),
-           R.deployment(m, model=m.spec.model, track="canary", replicas=1),
-           R.service(m), R.service(m, track="stable"), R.service(m, track="canary")]
+    out = [
+        R.deployment(m, model=m.spec.model, track="stable", replicas=m.spec.serving.replicas),
+        R.deployment(m, model=m.spec.model, track="canary", replicas=1),
+        R.service(m),
+        R.service(m, track="stable"),
+        R.service(m, track="canary"),
+    ]
     hpa = R.hpa(m)
     return out + ([hpa] if hpa else [])
 
@@ -107,7 +124,9 @@ def test_hybrid_mounts_the_batch_volume_and_says_its_mode():
 
 def test_pod_monitor_relabels_track_and_version():
     pm = R.pod_monitor(md())
-    relabel = {r["targetLabel"]: r["sourceLabels"][0] for r in pm["spec"]["podMetricsEndpoints"][0]["relabelings"]}
+    relabel = {
+        r["targetLabel"]: r["sourceLabels"][0] for r in pm["spec"]["podMetricsEndpoints"][0]["relabelings"]
+    }
     assert relabel == {
         "track": "__meta_kubernetes_pod_label_modelrollout_io_track",
         "model_version": "__meta_kubernetes_pod_label_modelrollout_io_model_version",

@@ -23,8 +23,9 @@ def spec(version="2.0.0", **rollout):
     rollout.setdefault("steps", [{"setWeight": 10, "pause": "1m"}, {"setWeight": 50, "pause": "1m"}])
     rollout.setdefault("analysis", ANALYSIS)
     rollout.setdefault("scaleDownDelay", "30s")
-    return parse_spec({"model": {"name": "iris", "version": version, "image": f"reg/iris:{version}"},
-                       "rollout": rollout})
+    return parse_spec(
+        {"model": {"name": "iris", "version": version, "image": f"reg/iris:{version}"}, "rollout": rollout}
+    )
 
 
 def serving_v1() -> ModelDeploymentStatus:
@@ -32,8 +33,15 @@ def serving_v1() -> ModelDeploymentStatus:
 
 
 def check(verdict, value=0.1, message=""):
-    return CheckResult(metric="p99", query="histogram_quantile(...)", value=value, threshold="<= 0.5",
-                       verdict=verdict, message=message or f"p99 = {value}", time="2026-11-21T12:00:00Z")
+    return CheckResult(
+        metric="p99",
+        query="histogram_quantile(...)",
+        value=value,
+        threshold="<= 0.5",
+        verdict=verdict,
+        message=message or f"p99 = {value}",
+        time="2026-11-21T12:00:00Z",
+    )
 
 
 class Sim:
@@ -46,7 +54,9 @@ class Sim:
         self.analyses = 0
         self.now = T0
         self.events = []
-        self.cluster = Cluster(canary_ready=True, stable_ready=True, stable_version="1.0.0", weight_settled=True)
+        self.cluster = Cluster(
+            canary_ready=True, stable_ready=True, stable_version="1.0.0", weight_settled=True
+        )
 
     def analyze(self):
         self.analyses += 1
@@ -58,11 +68,19 @@ class Sim:
         self.now += timedelta(seconds=seconds)
         if cluster:
             self.cluster = Cluster(**{**self.cluster.__dict__, **cluster})
-        d = decide(self.spec, self.status, self.cluster, requests=requests, analyze=self.analyze, now=self.now)
+        d = decide(
+            self.spec, self.status, self.cluster, requests=requests, analyze=self.analyze, now=self.now
+        )
         self.cluster = Cluster(**{**self.cluster.__dict__, "observed_weight": d.weight})
-        self.status = self.status.model_copy(update={
-            "rollout": d.rollout, "stable_version": d.stable_version, "stable_image": d.stable_image,
-            "rejected_version": d.rejected_version, "handled_requests": d.handled})
+        self.status = self.status.model_copy(
+            update={
+                "rollout": d.rollout,
+                "stable_version": d.stable_version,
+                "stable_image": d.stable_image,
+                "rejected_version": d.rejected_version,
+                "handled_requests": d.handled,
+            }
+        )
         self.events += [e.reason for e in d.events]
         return d
 
@@ -140,12 +158,15 @@ def test_rejected_version_is_not_retried_until_asked():
     assert s.events.count(R.ROLLOUT_STARTED) == started
 
 
-@pytest.mark.parametrize(("limit", "consecutive", "verdicts", "fails_at"), [
-    (0, None, ["fail"], 1),
-    (1, None, ["fail", "pass", "fail"], 3),
-    (2, None, ["fail", "pass", "fail", "pass", "fail"], 5),
-    (5, 2, ["fail", "pass", "fail", "fail"], 4),
-])
+@pytest.mark.parametrize(
+    ("limit", "consecutive", "verdicts", "fails_at"),
+    [
+        (0, None, ["fail"], 1),
+        (1, None, ["fail", "pass", "fail"], 3),
+        (2, None, ["fail", "pass", "fail", "pass", "fail"], 5),
+        (5, 2, ["fail", "pass", "fail", "fail"], 4),
+    ],
+)
 def test_failure_limits(limit, consecutive, verdicts, fails_at):
     steps = [{"setWeight": 10, "pause": "10m"}]
     analysis = {**ANALYSIS, "failureLimit": limit}
@@ -213,7 +234,11 @@ def test_resume_from_a_snapshot_mid_step_repeats_nothing():
 def test_canary_not_ready_gets_no_traffic():
     s = Sim(spec())
     d = s.tick(canary_ready=False)
-    assert d.weight == 0 and d.canary_model.version == "2.0.0" and "waiting for the canary" in s.status.rollout.message
+    assert (
+        d.weight == 0
+        and d.canary_model.version == "2.0.0"
+        and "waiting for the canary" in s.status.rollout.message
+    )
     assert s.analyses == 0
 
 

@@ -19,26 +19,41 @@ def mc(**kw):
     return MetricCheck.model_validate({"name": "m", "template": "latency-p99", **kw})
 
 
-@pytest.mark.parametrize(("check", "value", "stable", "samples", "verdict"), [
-    (mc(max=0.5), 0.2, None, 100, "pass"),
-    (mc(max=0.5), 0.7, None, 100, "fail"),
-    (mc(max=0.5), math.inf, None, 100, "fail"),  # beyond the largest bucket is a breach
-    (mc(min=0.9), 0.95, None, 100, "pass"),
-    (mc(min=0.9), 0.85, None, 100, "fail"),
-    (mc(max=0.5), None, None, 100, "inconclusive"),  # no data
-    (mc(max=0.5), NAN, None, 100, "inconclusive"),  # NaN is never a pass
-    (mc(max=0.5), 0.1, None, 3, "inconclusive"),  # too few samples
-    (mc(max=0.5), 0.1, None, NAN, "inconclusive"),
-    (mc(relativeToStable={"maxRatio": 1.2}), 0.11, 0.10, 100, "pass"),
-    (mc(relativeToStable={"maxRatio": 1.2}), 0.13, 0.10, 100, "fail"),
-    (mc(relativeToStable={"maxRatio": 1.2}), 0.13, None, 100, "inconclusive"),
-    (mc(relativeToStable={"maxRatio": 1.2}), 0.13, NAN, 100, "inconclusive"),
-    (mc(template="accuracy", relativeToStable={"maxDecrease": 0.02}), 0.95, 0.96, 100, "pass"),
-    (mc(template="accuracy", relativeToStable={"maxDecrease": 0.02}), 0.90, 0.96, 100, "fail"),
-    (mc(template="error-rate", relativeToStable={"maxIncrease": 0.01}, max=0.05), 0.012, 0.01, 100, "pass"),
-    (mc(template="error-rate", relativeToStable={"maxIncrease": 0.01}, max=0.05), 0.03, 0.01, 100, "fail"),
-    (mc(template="error-rate", max=0.05), 0.0, None, 100, "pass"),
-])
+@pytest.mark.parametrize(
+    ("check", "value", "stable", "samples", "verdict"),
+    [
+        (mc(max=0.5), 0.2, None, 100, "pass"),
+        (mc(max=0.5), 0.7, None, 100, "fail"),
+        (mc(max=0.5), math.inf, None, 100, "fail"),  # beyond the largest bucket is a breach
+        (mc(min=0.9), 0.95, None, 100, "pass"),
+        (mc(min=0.9), 0.85, None, 100, "fail"),
+        (mc(max=0.5), None, None, 100, "inconclusive"),  # no data
+        (mc(max=0.5), NAN, None, 100, "inconclusive"),  # NaN is never a pass
+        (mc(max=0.5), 0.1, None, 3, "inconclusive"),  # too few samples
+        (mc(max=0.5), 0.1, None, NAN, "inconclusive"),
+        (mc(relativeToStable={"maxRatio": 1.2}), 0.11, 0.10, 100, "pass"),
+        (mc(relativeToStable={"maxRatio": 1.2}), 0.13, 0.10, 100, "fail"),
+        (mc(relativeToStable={"maxRatio": 1.2}), 0.13, None, 100, "inconclusive"),
+        (mc(relativeToStable={"maxRatio": 1.2}), 0.13, NAN, 100, "inconclusive"),
+        (mc(template="accuracy", relativeToStable={"maxDecrease": 0.02}), 0.95, 0.96, 100, "pass"),
+        (mc(template="accuracy", relativeToStable={"maxDecrease": 0.02}), 0.90, 0.96, 100, "fail"),
+        (
+            mc(template="error-rate", relativeToStable={"maxIncrease": 0.01}, max=0.05),
+            0.012,
+            0.01,
+            100,
+            "pass",
+        ),
+        (
+            mc(template="error-rate", relativeToStable={"maxIncrease": 0.01}, max=0.05),
+            0.03,
+            0.01,
+            100,
+            "fail",
+        ),
+        (mc(template="error-rate", max=0.05), 0.0, None, 100, "pass"),
+    ],
+)
 def test_assess(check, value, stable, samples, verdict):
     got, threshold, message = assess(check, value=value, stable_value=stable, samples=samples, min_samples=20)
     assert got == verdict, message
@@ -54,10 +69,16 @@ def result(verdict):
     return CheckResult(metric="m", query="q", verdict=verdict, time="t")
 
 
-@pytest.mark.parametrize(("verdicts", "expected"), [
-    (["pass", "pass"], "pass"), (["pass", "inconclusive"], "inconclusive"), (["error", "inconclusive"], "error"),
-    (["fail", "error", "pass"], "fail"), ([], "pass"),
-])
+@pytest.mark.parametrize(
+    ("verdicts", "expected"),
+    [
+        (["pass", "pass"], "pass"),
+        (["pass", "inconclusive"], "inconclusive"),
+        (["error", "inconclusive"], "error"),
+        (["fail", "error", "pass"], "fail"),
+        ([], "pass"),
+    ],
+)
 def test_overall(verdicts, expected):
     assert overall([result(v) for v in verdicts]) == expected
 
@@ -67,7 +88,7 @@ def test_templates_render_strictly_and_escape():
     query = templates.render(templates.TEMPLATES["latency-p99"], variables)
     assert 'track="canary"' in query and "[30s]" in query and "{{" not in query
     with pytest.raises(templates.TemplateError, match="undefined variable.*nope"):
-        templates.render("up{x=\"{{nope}}\"}", variables)
+        templates.render('up{x="{{nope}}"}', variables)
     assert templates.render('{a="{{name}}"}', {"name": 'x"y'}) == '{a="x\\"y"}'
 
 
@@ -85,7 +106,9 @@ class ScriptedProvider:
 
 def test_run_check_queries_canary_stable_and_samples():
     check = mc(relativeToStable={"maxRatio": 1.2})
-    provider = ScriptedProvider(lambda q: 50.0 if "increase" in q else (0.3 if 'track="canary"' in q else 0.2))
+    provider = ScriptedProvider(
+        lambda q: 50.0 if "increase" in q else (0.3 if 'track="canary"' in q else 0.2)
+    )
     canary = analysis.variables(namespace="ns", name="iris", track="canary", version="2", interval="30s")
     stable = {**canary, "track": "stable", "version": "1"}
     r = analysis.run_check(check, provider, canary=canary, stable=stable, min_samples=20, now=_now())
@@ -98,8 +121,10 @@ def test_unreachable_provider_and_undefined_variable_are_errors_not_failures():
     down = ScriptedProvider(lambda q: ProviderError("unreachable"))
     r = analysis.run_check(mc(max=1), down, canary=canary, stable=canary, min_samples=1, now=_now())
     assert r.verdict == "error" and "unreachable" in r.message
-    bad = mc(template="custom", query="up{job=\"{{job}}\"}", max=1)
-    r = analysis.run_check(bad, ScriptedProvider(lambda q: 1.0), canary=canary, stable=canary, min_samples=1, now=_now())
+    bad = mc(template="custom", query='up{job="{{job}}"}', max=1)
+    r = analysis.run_check(
+        bad, ScriptedProvider(lambda q: 1.0), canary=canary, stable=canary, min_samples=1, now=_now()
+    )
     assert r.verdict == "error" and "job" in r.message
 
 

@@ -24,8 +24,10 @@ class BatchInput(ApiModel):
     model_config = ApiModel.model_config | {
         "json_schema_extra": {
             "x-kubernetes-validations": [
-                {"rule": "self.format == 'sql' ? has(self.query) : has(self.path)",
-                 "message": "format sql needs query; parquet and csv need path"},
+                {
+                    "rule": "self.format == 'sql' ? has(self.query) : has(self.path)",
+                    "message": "format sql needs query; parquet and csv need path",
+                },
             ]
         }
     }
@@ -62,8 +64,10 @@ class PredictionStore(ApiModel):
     model_config = ApiModel.model_config | {
         "json_schema_extra": {
             "x-kubernetes-validations": [
-                {"rule": "self.type != 'postgres' || has(self.dsnSecretRef)",
-                 "message": "a postgres store needs dsnSecretRef"},
+                {
+                    "rule": "self.type != 'postgres' || has(self.dsnSecretRef)",
+                    "message": "a postgres store needs dsnSecretRef",
+                },
             ]
         }
     }
@@ -91,7 +95,9 @@ class Verification(ApiModel):
 
     min_row_ratio: float = Field(default=1.0, ge=0, le=1, description="rows written / rows read.")
     max_null_share: float = Field(default=0.0, ge=0, le=1, description="Share of null/invalid predictions.")
-    max_psi: float = Field(default=0.2, ge=0, description="PSI of predictions against the last published run.")
+    max_psi: float = Field(
+        default=0.2, ge=0, description="PSI of predictions against the last published run."
+    )
 
 
 class JobPolicy(ApiModel):
@@ -112,10 +118,12 @@ class Batch(ApiModel):
     suspend: bool = False
     shards: int = Field(default=1, ge=1, le=100, description=">1 renders an Indexed Job per run.")
     chunk_rows: int = Field(default=65536, ge=1, le=10_000_000)
-    predictor: Annotated[str, Field(max_length=256, pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")] | None = Field(
-        default=None,
-        description="module:attr in the image giving an object with predict(); default: the BentoML "
-        "model named by MODELROLLOUT_MODEL_TAG in the image.",
+    predictor: Annotated[str, Field(max_length=256, pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")] | None = (
+        Field(
+            default=None,
+            description="module:attr in the image giving an object with predict(); default: the BentoML "
+            "model named by MODELROLLOUT_MODEL_TAG in the image.",
+        )
     )
     input: BatchInput
     store: PredictionStore = Field(default=PredictionStore())

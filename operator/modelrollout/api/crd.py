@@ -27,8 +27,12 @@ PRINTER_COLUMNS = [
     {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
     {"name": "Stable", "type": "string", "jsonPath": ".status.stableVersion"},
     {"name": "Canary", "type": "string", "jsonPath": ".status.canaryVersion"},
-    {"name": "Weight", "type": "integer", "jsonPath": ".status.canaryWeight",
-     "description": "Percent of traffic on the canary track."},
+    {
+        "name": "Weight",
+        "type": "integer",
+        "jsonPath": ".status.canaryWeight",
+        "description": "Percent of traffic on the canary track.",
+    },
     {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
 ]
 
@@ -106,7 +110,10 @@ def openapi_schema() -> dict[str, Any]:
         "required": ["spec"],
         # Children are named <name>-canary, <name>-stable: keep them valid DNS labels.
         "x-kubernetes-validations": [
-            {"rule": "size(self.metadata.name) <= 50", "message": "metadata.name must be at most 50 characters"}
+            {
+                "rule": "size(self.metadata.name) <= 50",
+                "message": "metadata.name must be at most 50 characters",
+            }
         ],
         "properties": {
             "apiVersion": {"type": "string"},

@@ -41,10 +41,14 @@ class MetricCheck(ApiModel):
     model_config = ApiModel.model_config | {
         "json_schema_extra": {
             "x-kubernetes-validations": [
-                {"rule": "self.template != 'custom' || has(self.query)",
-                 "message": "a custom metric needs a query"},
-                {"rule": "has(self.min) || has(self.max) || has(self.relativeToStable)",
-                 "message": "a metric needs at least one of min, max or relativeToStable"},
+                {
+                    "rule": "self.template != 'custom' || has(self.query)",
+                    "message": "a custom metric needs a query",
+                },
+                {
+                    "rule": "has(self.min) || has(self.max) || has(self.relativeToStable)",
+                    "message": "a metric needs at least one of min, max or relativeToStable",
+                },
             ]
         }
     }
@@ -91,10 +95,14 @@ class Analysis(ApiModel):
     prometheus: PrometheusProvider
     interval: Duration = Field(default="30s", description="Time between analysis runs.")
     min_samples: int = Field(
-        default=20, ge=0, le=1_000_000,
+        default=20,
+        ge=0,
+        le=1_000_000,
         description="Fewer canary requests than this in a window is inconclusive, never a pass.",
     )
-    failure_limit: int = Field(default=0, ge=0, le=100, description="Failures tolerated; one more rolls back.")
+    failure_limit: int = Field(
+        default=0, ge=0, le=100, description="Failures tolerated; one more rolls back."
+    )
     consecutive_failure_limit: Annotated[int, Field(ge=1, le=100)] | None = Field(
         default=None, description="Roll back after this many failures in a row."
     )
@@ -132,12 +140,18 @@ class Rollout(ApiModel):
     model_config = ApiModel.model_config | {
         "json_schema_extra": {
             "x-kubernetes-validations": [
-                {"rule": "!(has(self.steps) && size(self.steps) > 0 && has(self.stepWeight))",
-                 "message": "use either steps or stepWeight/maxWeight, not both"},
-                {"rule": "self.router != 'gatewayAPI' || has(self.gateway)",
-                 "message": "router gatewayAPI needs rollout.gateway"},
-                {"rule": "!has(self.stepWeight) || self.stepWeight <= self.maxWeight",
-                 "message": "stepWeight must not exceed maxWeight"},
+                {
+                    "rule": "!(has(self.steps) && size(self.steps) > 0 && has(self.stepWeight))",
+                    "message": "use either steps or stepWeight/maxWeight, not both",
+                },
+                {
+                    "rule": "self.router != 'gatewayAPI' || has(self.gateway)",
+                    "message": "router gatewayAPI needs rollout.gateway",
+                },
+                {
+                    "rule": "!has(self.stepWeight) || self.stepWeight <= self.maxWeight",
+                    "message": "stepWeight must not exceed maxWeight",
+                },
             ]
         }
     }
@@ -155,7 +169,8 @@ class Rollout(ApiModel):
     max_weight: int = Field(default=50, ge=1, le=100, description="Last weight before promotion.")
     analysis: Analysis | None = Field(default=None, description="Without analysis, steps only wait.")
     progress_deadline: Duration = Field(
-        default="10m", description="Longest a rollout may make no progress (e.g. inconclusive) before failing."
+        default="10m",
+        description="Longest a rollout may make no progress (e.g. inconclusive) before failing.",
     )
     scale_down_delay: Duration = Field(
         default="30s", description="Delay before a rolled-back or replaced track is scaled to zero."

@@ -20,7 +20,9 @@ class ModelRef(ApiModel):
     name: DnsLabel = Field(description="Model name; used in labels and metric labels.")
     version: LabelValue = Field(description="Model version; a change starts a canary rollout.")
     image: str = Field(
-        min_length=1, max_length=512, pattern=IMAGE_PATTERN,
+        min_length=1,
+        max_length=512,
+        pattern=IMAGE_PATTERN,
         description="Container image of the model's bento (serving and batch entrypoints).",
     )
     image_pull_policy: Literal["Always", "IfNotPresent", "Never"] = Field(
@@ -31,13 +33,15 @@ class ModelRef(ApiModel):
 class ResourceRequirements(ApiModel):
     """Compute resources of a serving or batch container (Kubernetes quantities)."""
 
-    requests: Annotated[dict[Annotated[str, Field(pattern=RESOURCE_NAME_PATTERN)], Quantity],
-                        Field(max_length=16)] = Field(
+    requests: Annotated[
+        dict[Annotated[str, Field(pattern=RESOURCE_NAME_PATTERN)], Quantity], Field(max_length=16)
+    ] = Field(
         default={"cpu": "100m", "memory": "256Mi"},
         description="Requested resources, e.g. {cpu: 250m, memory: 512Mi}.",
     )
-    limits: Annotated[dict[Annotated[str, Field(pattern=RESOURCE_NAME_PATTERN)], Quantity],
-                      Field(max_length=16)] = Field(
+    limits: Annotated[
+        dict[Annotated[str, Field(pattern=RESOURCE_NAME_PATTERN)], Quantity], Field(max_length=16)
+    ] = Field(
         default={"memory": "1Gi"},
         description="Resource limits, e.g. {cpu: '1', memory: 1Gi}.",
     )
@@ -59,8 +63,10 @@ class Autoscaling(ApiModel):
     model_config = ApiModel.model_config | {
         "json_schema_extra": {
             "x-kubernetes-validations": [
-                {"rule": "self.minReplicas <= self.maxReplicas",
-                 "message": "autoscaling.minReplicas must be less than or equal to maxReplicas"},
+                {
+                    "rule": "self.minReplicas <= self.maxReplicas",
+                    "message": "autoscaling.minReplicas must be less than or equal to maxReplicas",
+                },
             ]
         }
     }
@@ -68,7 +74,10 @@ class Autoscaling(ApiModel):
     min_replicas: int = Field(default=1, ge=1, le=1000, description="Lower bound of replicas.")
     max_replicas: int = Field(default=3, ge=1, le=1000, description="Upper bound of replicas.")
     target_cpu_utilization_percentage: int = Field(
-        default=80, ge=1, le=100, alias="targetCPUUtilizationPercentage",
+        default=80,
+        ge=1,
+        le=100,
+        alias="targetCPUUtilizationPercentage",
         description="Average CPU utilisation the HPA aims for.",
     )
 
@@ -91,8 +100,10 @@ class EnvVarSource(ApiModel):
     model_config = ApiModel.model_config | {
         "json_schema_extra": {
             "x-kubernetes-validations": [
-                {"rule": "has(self.secretKeyRef) != has(self.configMapKeyRef)",
-                 "message": "valueFrom needs exactly one of secretKeyRef or configMapKeyRef"},
+                {
+                    "rule": "has(self.secretKeyRef) != has(self.configMapKeyRef)",
+                    "message": "valueFrom needs exactly one of secretKeyRef or configMapKeyRef",
+                },
             ]
         }
     }
@@ -111,8 +122,10 @@ class EnvVar(ApiModel):
     model_config = ApiModel.model_config | {
         "json_schema_extra": {
             "x-kubernetes-validations": [
-                {"rule": "!(has(self.value) && has(self.valueFrom))",
-                 "message": "an env var has either value or valueFrom, not both"},
+                {
+                    "rule": "!(has(self.value) && has(self.valueFrom))",
+                    "message": "an env var has either value or valueFrom, not both",
+                },
             ]
         }
     }
@@ -139,15 +152,18 @@ class Toleration(ApiModel):
 class Serving(ApiModel):
     """How the online (BentoML) pods run. Used by `online` and `hybrid` modes."""
 
-    replicas: int = Field(default=1, ge=0, le=1000,
-                          description="Replicas of the stable track when autoscaling is not set.")
+    replicas: int = Field(
+        default=1, ge=0, le=1000, description="Replicas of the stable track when autoscaling is not set."
+    )
     port: int = Field(default=3000, ge=1, le=65535, description="Port the bento listens on.")
     resources: ResourceRequirements = Field(default=ResourceRequirements())
     autoscaling: Autoscaling | None = Field(default=None, description="Enables an HPA when set.")
     env: Annotated[list[EnvVar], Field(max_length=64)] = Field(default=[])
     node_selector: Annotated[
-        dict[Annotated[str, Field(max_length=317, pattern=LABEL_KEY_PATTERN)],
-             Annotated[str, Field(max_length=63)]],
+        dict[
+            Annotated[str, Field(max_length=317, pattern=LABEL_KEY_PATTERN)],
+            Annotated[str, Field(max_length=63)],
+        ],
         Field(max_length=32),
     ] = Field(default={})
     tolerations: Annotated[list[Toleration], Field(max_length=32)] = Field(default=[])

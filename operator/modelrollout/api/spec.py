@@ -20,7 +20,8 @@ class Advisor(ApiModel):
     prometheus: PrometheusProvider
     interval: Duration = Field(default="15m", description="How often the advice is refreshed.")
     window: Annotated[str, Field(pattern=r"^[1-9][0-9]*[smh]$", max_length=16)] = Field(
-        default="1h", description="Window of live traffic the figures are measured over.")
+        default="1h", description="Window of live traffic the figures are measured over."
+    )
 
 
 class ModelDeploymentSpec(ApiModel):
@@ -29,16 +30,22 @@ class ModelDeploymentSpec(ApiModel):
     model_config = ApiModel.model_config | {
         "json_schema_extra": {
             "x-kubernetes-validations": [
-                {"rule": "self.mode == 'online' || has(self.batch)",
-                 "message": "mode batch and hybrid need spec.batch with a schedule"},
-                {"rule": "!has(self.advisor) || self.mode == 'hybrid'",
-                 "message": "spec.advisor reads hybrid lookup metrics: it needs mode hybrid"},
+                {
+                    "rule": "self.mode == 'online' || has(self.batch)",
+                    "message": "mode batch and hybrid need spec.batch with a schedule",
+                },
+                {
+                    "rule": "!has(self.advisor) || self.mode == 'hybrid'",
+                    "message": "spec.advisor reads hybrid lookup metrics: it needs mode hybrid",
+                },
             ]
         }
     }
 
     model: ModelRef
-    mode: Mode = Field(default="online", description="online: model; batch: lookup; hybrid: lookup then model.")
+    mode: Mode = Field(
+        default="online", description="online: model; batch: lookup; hybrid: lookup then model."
+    )
     serving: Serving = Field(default=Serving())
     rollout: Rollout = Field(default=Rollout())
     batch: Batch | None = None

@@ -12,8 +12,9 @@ from pydantic import ConfigDict, Field
 
 from modelrollout.api.base import ApiModel
 
-Phase = Literal["Pending", "Ready", "Progressing", "Paused", "Promoting", "Succeeded", "RolledBack",
-                "Degraded", "Failed"]
+Phase = Literal[
+    "Pending", "Ready", "Progressing", "Paused", "Promoting", "Succeeded", "RolledBack", "Degraded", "Failed"
+]
 ConditionStatus = Literal["True", "False", "Unknown"]
 
 
@@ -28,7 +29,9 @@ class Condition(StatusModel):
 
     type: Annotated[str, Field(min_length=1, max_length=316)]
     status: ConditionStatus
-    reason: Annotated[str, Field(min_length=1, max_length=1024, pattern=r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$")]
+    reason: Annotated[
+        str, Field(min_length=1, max_length=1024, pattern=r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$")
+    ]
     message: Annotated[str, Field(max_length=32768)] = ""
     observed_generation: Annotated[int, Field(ge=0)] | None = None
     last_transition_time: str = Field(description="RFC 3339 time the status last changed.")
@@ -114,7 +117,9 @@ class BatchStatus(StatusModel):
     published_version: str | None = Field(default=None, description="Run id of the version lookups serve.")
     rows: Annotated[int, Field(ge=0)] | None = None
     last_run: BatchRun | None = None
-    failures: Annotated[int, Field(ge=0)] = Field(default=0, description="Failed runs since the last success.")
+    failures: Annotated[int, Field(ge=0)] = Field(
+        default=0, description="Failed runs since the last success."
+    )
 
 
 class Advice(StatusModel):

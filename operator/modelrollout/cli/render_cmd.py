@@ -38,7 +38,9 @@ def run(args: argparse.Namespace) -> int:
         except SpecError as exc:
             print(f"error: {body['metadata'].get('name')}: {exc}", file=sys.stderr)
             return 2
-        decided = plan(md, Observed(pod_monitor_served=args.pod_monitor), ModelDeploymentStatus(), datetime.now(UTC))
+        decided = plan(
+            md, Observed(pod_monitor_served=args.pod_monitor), ModelDeploymentStatus(), datetime.now(UTC)
+        )
         out.extend(decided.apply)
     print(yamlio.dump_all(out), end="")
     return 0

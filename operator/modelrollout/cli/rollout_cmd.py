@@ -13,9 +13,11 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-REQUESTS = {"promote": "skip the remaining steps and promote the canary",
-            "abort": "roll the canary back now",
-            "retry": "retry a rolled-back version"}
+REQUESTS = {
+    "promote": "skip the remaining steps and promote the canary",
+    "abort": "roll the canary back now",
+    "retry": "retry a rolled-back version",
+}
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -73,7 +75,12 @@ def run_request(args: argparse.Namespace) -> int:
     if _get(kube, namespace, args.name) is None:
         return 1
     token = f"{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}-{uuid.uuid4().hex[:6]}"
-    kube.patch(K.MODEL_DEPLOYMENT, namespace, args.name, {"metadata": {"annotations": {f"{GROUP}/{args.action}": token}}})
+    kube.patch(
+        K.MODEL_DEPLOYMENT,
+        namespace,
+        args.name,
+        {"metadata": {"annotations": {f"{GROUP}/{args.action}": token}}},
+    )
     print(f"{args.action} requested for {namespace}/{args.name} (token {token})")
     return 0
 
@@ -92,7 +99,9 @@ def run_pause(args: argparse.Namespace) -> int:
 
 def _table(rows: list[list[str]]) -> str:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows)
+    return "\n".join(
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows
+    )
 
 
 def _num(value: Any) -> str:
@@ -102,32 +111,62 @@ def _num(value: Any) -> str:
 def render_status(body: dict[str, Any]) -> str:
     """A person's view of a ModelDeployment's status (pure)."""
     meta, spec, status = body.get("metadata", {}), body.get("spec", {}), body.get("status") or {}
-    lines = [_table([
-        ["NAME", "NAMESPACE", "MODE", "PHASE", "STABLE", "CANARY", "WEIGHT"],
-        [meta.get("name", "?"), meta.get("namespace", "?"), spec.get("mode", "online"), status.get("phase") or "-",
-         status.get("stableVersion") or "-", status.get("canaryVersion") or "-", f"{status.get('canaryWeight') or 0}%"],
-    ])]
+    lines = [
+        _table(
+            [
+                ["NAME", "NAMESPACE", "MODE", "PHASE", "STABLE", "CANARY", "WEIGHT"],
+                [
+                    meta.get("name", "?"),
+                    meta.get("namespace", "?"),
+                    spec.get("mode", "online"),
+                    status.get("phase") or "-",
+                    status.get("stableVersion") or "-",
+                    status.get("canaryVersion") or "-",
+                    f"{status.get('canaryWeight') or 0}%",
+                ],
+            ]
+        )
+    ]
     if status.get("message"):
         lines.append(f"Message: {status['message']}")
     rollout = status.get("rollout")
     if rollout:
         counts = rollout.get("counts", {})
-        lines += ["", f"Rollout of {rollout.get('canaryVersion')} (from {rollout.get('fromVersion')}): "
-                      f"{rollout.get('phase')}, step {rollout.get('step', 0) + 1}, weight desired "
-                      f"{rollout.get('desiredWeight', 0)}% / observed {rollout.get('observedWeight', 0)}%",
-                  f"Checks: {counts.get('passes', 0)} passed, {counts.get('failures', 0)} failed, "
-                  f"{counts.get('errors', 0)} errors, {counts.get('inconclusives', 0)} inconclusive"]
+        lines += [
+            "",
+            f"Rollout of {rollout.get('canaryVersion')} (from {rollout.get('fromVersion')}): "
+            f"{rollout.get('phase')}, step {rollout.get('step', 0) + 1}, weight desired "
+            f"{rollout.get('desiredWeight', 0)}% / observed {rollout.get('observedWeight', 0)}%",
+            f"Checks: {counts.get('passes', 0)} passed, {counts.get('failures', 0)} failed, "
+            f"{counts.get('errors', 0)} errors, {counts.get('inconclusives', 0)} inconclusive",
+        ]
         checks = rollout.get("checks") or []
         if checks:
             rows = [["CHECK", "VERDICT", "VALUE", "STABLE", "THRESHOLD", "SAMPLES", "TIME"]]
-            rows += [[c.get("metric", "?"), c.get("verdict", "?"), _num(c.get("value")), _num(c.get("stableValue")),
-                      c.get("threshold") or "-", _num(c.get("samples")), c.get("time", "-")] for c in checks]
+            rows += [
+                [
+                    c.get("metric", "?"),
+                    c.get("verdict", "?"),
+                    _num(c.get("value")),
+                    _num(c.get("stableValue")),
+                    c.get("threshold") or "-",
+                    _num(c.get("samples")),
+                    c.get("time", "-"),
+                ]
+                for c in checks
+            ]
             lines += ["", _table(rows)]
-            lines += [f"  {c['metric']}: {c['message']}" for c in checks if c.get("verdict") != "pass" and c.get("message")]
+            lines += [
+                f"  {c['metric']}: {c['message']}"
+                for c in checks
+                if c.get("verdict") != "pass" and c.get("message")
+            ]
     conditions = status.get("conditions") or []
     if conditions:
         rows = [["CONDITION", "STATUS", "REASON", "MESSAGE"]]
-        rows += [[c.get("type", "?"), c.get("status", "?"), c.get("reason", "?"), (c.get("message") or "")[:80]]
-                 for c in conditions]
+        rows += [
+            [c.get("type", "?"), c.get("status", "?"), c.get("reason", "?"), (c.get("message") or "")[:80]]
+            for c in conditions
+        ]
         lines += ["", _table(rows)]
     return "\n".join(lines)

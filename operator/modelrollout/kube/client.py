@@ -59,15 +59,27 @@ class KubeClient:
         self._served_lock = threading.Lock()
 
     # --- transport ---------------------------------------------------------------------------
-    def _request(self, method: str, path: str, *, query: list[tuple[str, str]] | None = None,
-                 body: Any = None, content_type: str = "application/json") -> dict[str, Any]:
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: list[tuple[str, str]] | None = None,
+        body: Any = None,
+        content_type: str = "application/json",
+    ) -> dict[str, Any]:
         headers = {"Accept": "application/json", "Content-Type": content_type}
         method, url, headers, body, post = self.api.param_serialize(
-            method=method, resource_path=path, query_params=query or [], header_params=headers,
-            body=body, auth_settings=["BearerToken"],
+            method=method,
+            resource_path=path,
+            query_params=query or [],
+            header_params=headers,
+            body=body,
+            auth_settings=["BearerToken"],
         )
-        response = self.api.call_api(method, url, header_params=headers, body=body,
-                                     post_params=post, _request_timeout=REQUEST_TIMEOUT)
+        response = self.api.call_api(
+            method, url, header_params=headers, body=body, post_params=post, _request_timeout=REQUEST_TIMEOUT
+        )
         data = response.read()
         text = data.decode() if isinstance(data, bytes) else (data or "")
         if not 200 <= response.status < 300:
@@ -96,30 +108,51 @@ class KubeClient:
         kind = kind_of(manifest)
         meta = manifest["metadata"]
         return self._request(
-            "PATCH", kind.object_path(meta.get("namespace"), meta["name"]),
-            query=[("fieldManager", FIELD_MANAGER), ("force", "true")], body=manifest, content_type=APPLY,
+            "PATCH",
+            kind.object_path(meta.get("namespace"), meta["name"]),
+            query=[("fieldManager", FIELD_MANAGER), ("force", "true")],
+            body=manifest,
+            content_type=APPLY,
         )
 
     def delete(self, kind: Kind, namespace: str, name: str) -> bool:
         """Delete with background propagation; False if it was already gone."""
         try:
-            self._request("DELETE", kind.object_path(namespace, name),
-                          body={"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Background"})
+            self._request(
+                "DELETE",
+                kind.object_path(namespace, name),
+                body={"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Background"},
+            )
             return True
         except ApiError as exc:
             if exc.status == 404:
                 return False
             raise
 
-    def patch_status(self, namespace: str, name: str, status: dict[str, Any], kind: Kind = MODEL_DEPLOYMENT) -> None:
+    def patch_status(
+        self, namespace: str, name: str, status: dict[str, Any], kind: Kind = MODEL_DEPLOYMENT
+    ) -> None:
         """Merge-patch `.status` through the status subresource (never the main resource)."""
-        self._request("PATCH", kind.object_path(namespace, name) + "/status",
-                      body={"status": status}, content_type=MERGE)
+        self._request(
+            "PATCH",
+            kind.object_path(namespace, name) + "/status",
+            body={"status": status},
+            content_type=MERGE,
+        )
 
-    def patch(self, kind: Kind, namespace: str, name: str, patch: dict[str, Any], *,
-              field_manager: str | None = None) -> dict[str, Any]:
+    def patch(
+        self,
+        kind: Kind,
+        namespace: str,
+        name: str,
+        patch: dict[str, Any],
+        *,
+        field_manager: str | None = None,
+    ) -> dict[str, Any]:
         query = [("fieldManager", field_manager)] if field_manager else []
-        return self._request("PATCH", kind.object_path(namespace, name), query=query, body=patch, content_type=MERGE)
+        return self._request(
+            "PATCH", kind.object_path(namespace, name), query=query, body=patch, content_type=MERGE
+        )
 
     # --- discovery ---------------------------------------------------------------------------
     def served(self, kind: Kind, ttl: float = 300.0) -> bool:
@@ -161,8 +194,11 @@ class KubeClient:
             "note": message[:1024],
             "type": type,
             "regarding": {
-                "apiVersion": involved["apiVersion"], "kind": involved["kind"], "name": meta["name"],
-                "namespace": meta["namespace"], "uid": meta.get("uid"),
+                "apiVersion": involved["apiVersion"],
+                "kind": involved["kind"],
+                "name": meta["name"],
+                "namespace": meta["namespace"],
+                "uid": meta.get("uid"),
                 "resourceVersion": meta.get("resourceVersion"),
             },
         }

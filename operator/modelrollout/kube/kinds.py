@@ -36,8 +36,22 @@ SECRET = Kind("v1", "Secret", "secrets")
 POD_MONITOR = Kind("monitoring.coreos.com/v1", "PodMonitor", "podmonitors")
 HTTP_ROUTE = Kind("gateway.networking.k8s.io/v1", "HTTPRoute", "httproutes")
 
-BY_KIND = {k.kind: k for k in (MODEL_DEPLOYMENT, DEPLOYMENT, SERVICE, HPA, CRONJOB, JOB, POD, EVENT,
-                               SECRET, POD_MONITOR, HTTP_ROUTE)}
+BY_KIND = {
+    k.kind: k
+    for k in (
+        MODEL_DEPLOYMENT,
+        DEPLOYMENT,
+        SERVICE,
+        HPA,
+        CRONJOB,
+        JOB,
+        POD,
+        EVENT,
+        SECRET,
+        POD_MONITOR,
+        HTTP_ROUTE,
+    )
+}
 
 
 def kind_of(manifest: dict) -> Kind:

@@ -12,12 +12,19 @@ QUERY_TIMEOUT_SECONDS = 10
 
 
 class PrometheusProvider:
-    def __init__(self, address: str, *, token: str | None = None, timeout: float = QUERY_TIMEOUT_SECONDS) -> None:
+    def __init__(
+        self, address: str, *, token: str | None = None, timeout: float = QUERY_TIMEOUT_SECONDS
+    ) -> None:
         headers = {"Authorization": f"Bearer {token}"} if token else None
         # One quick retry on connection trouble; an unreachable Prometheus must surface as an
         # error verdict within the analysis interval, not hang the reconcile.
-        self._client = PrometheusConnect(url=address, headers=headers, disable_ssl=False,
-                                         retry=Retry(total=1, backoff_factor=0.2), timeout=timeout)
+        self._client = PrometheusConnect(
+            url=address,
+            headers=headers,
+            disable_ssl=False,
+            retry=Retry(total=1, backoff_factor=0.2),
+            timeout=timeout,
+        )
         self.address = address
 
     def close(self) -> None:
@@ -45,6 +52,8 @@ def single_value(result: object) -> float | None:
     if not result:
         return None
     if not isinstance(result, list) or len(result) != 1:
-        raise ProviderError(f"query returned {len(result) if isinstance(result, list) else '?'} series; "
-                            "aggregate it to one value (e.g. sum(...))")
+        raise ProviderError(
+            f"query returned {len(result) if isinstance(result, list) else '?'} series; "
+            "aggregate it to one value (e.g. sum(...))"
+        )
     return float(result[0]["value"][1])  # NaN stays NaN (judged inconclusive); +Inf is a real breach

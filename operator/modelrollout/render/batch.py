@@ -34,8 +34,12 @@ def store_env(md: ModelDeployment, batch: Batch) -> list[dict[str, Any]]:
     env: list[dict[str, Any]] = [{"name": "MODELROLLOUT_TABLE", "value": table_name(md)}]
     if batch.store.type == "postgres":
         ref = batch.store.dsn_secret_ref
-        env.append({"name": "MODELROLLOUT_STORE_DSN",
-                    "valueFrom": {"secretKeyRef": {"name": ref.name, "key": ref.key}}})
+        env.append(
+            {
+                "name": "MODELROLLOUT_STORE_DSN",
+                "valueFrom": {"secretKeyRef": {"name": ref.name, "key": ref.key}},
+            }
+        )
     else:
         env.append({"name": "MODELROLLOUT_STORE_DSN", "value": f"sqlite:///{batch.store.path}"})
     return env
@@ -43,8 +47,17 @@ def store_env(md: ModelDeployment, batch: Batch) -> list[dict[str, Any]]:
 
 def runner_args(md: ModelDeployment, batch: Batch) -> list[str]:
     source = batch.input
-    args = ["run", "--key-columns", ",".join(source.key_columns), "--chunk-rows", str(batch.chunk_rows),
-            "--report-file", "/dev/termination-log", "--model-version", md.spec.model.version]
+    args = [
+        "run",
+        "--key-columns",
+        ",".join(source.key_columns),
+        "--chunk-rows",
+        str(batch.chunk_rows),
+        "--report-file",
+        "/dev/termination-log",
+        "--model-version",
+        md.spec.model.version,
+    ]
     if source.format == "sql":
         args += ["--input-sql", source.query or ""]
     else:
@@ -71,8 +84,10 @@ def cronjob(md: ModelDeployment) -> dict[str, Any] | None:
         "args": runner_args(md, batch),
         "env": [
             *pod.runtime_env(md, model, "stable"),
-            {"name": "MODELROLLOUT_RUN_ID",
-             "valueFrom": {"fieldRef": {"fieldPath": f"metadata.labels['{JOB_NAME_LABEL}']"}}},
+            {
+                "name": "MODELROLLOUT_RUN_ID",
+                "valueFrom": {"fieldRef": {"fieldPath": f"metadata.labels['{JOB_NAME_LABEL}']"}},
+            },
             {"name": "MODELROLLOUT_SHARD_COUNT", "value": str(batch.shards)},
             {"name": "MODELROLLOUT_VERIFY_THRESHOLDS", "value": json.dumps(batch.verification.to_wire())},
             *store_env(md, batch),
@@ -86,8 +101,14 @@ def cronjob(md: ModelDeployment) -> dict[str, Any] | None:
     job_spec: dict[str, Any] = {
         "backoffLimit": batch.job.backoff_limit,
         # Bad input (exit 2) and failed verification (exit 3) fail the same way on every retry.
-        "podFailurePolicy": {"rules": [{"action": "FailJob", "onExitCodes": {
-            "containerName": "batch", "operator": "In", "values": [2, 3]}}]},
+        "podFailurePolicy": {
+            "rules": [
+                {
+                    "action": "FailJob",
+                    "onExitCodes": {"containerName": "batch", "operator": "In", "values": [2, 3]},
+                }
+            ]
+        },
         "activeDeadlineSeconds": batch.job.active_deadline_seconds,
         "template": {
             "metadata": {"labels": labels},
@@ -101,7 +122,9 @@ def cronjob(md: ModelDeployment) -> dict[str, Any] | None:
         },
     }
     if batch.shards > 1:
-        job_spec.update({"completionMode": "Indexed", "completions": batch.shards, "parallelism": batch.shards})
+        job_spec.update(
+            {"completionMode": "Indexed", "completions": batch.shards, "parallelism": batch.shards}
+        )
     spec: dict[str, Any] = {
         "schedule": batch.schedule,
         "suspend": batch.suspend,
@@ -116,7 +139,11 @@ def cronjob(md: ModelDeployment) -> dict[str, Any] | None:
     return {
         "apiVersion": "batch/v1",
         "kind": "CronJob",
-        "metadata": {"name": L.batch_name(md.name), "namespace": md.namespace, "labels": labels,
-                     "ownerReferences": [md.owner_reference()]},
+        "metadata": {
+            "name": L.batch_name(md.name),
+            "namespace": md.namespace,
+            "labels": labels,
+            "ownerReferences": [md.owner_reference()],
+        },
         "spec": spec,
     }

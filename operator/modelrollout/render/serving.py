@@ -41,17 +41,25 @@ def serving_container(md: ModelDeployment, model: ModelRef, track: L.Track) -> d
         ],
         "resources": pod.resources(serving.resources),
         # BentoML answers /readyz once the service (and its model) is loaded, /livez while alive.
-        "startupProbe": {"httpGet": {"path": "/livez", "port": HTTP_PORT_NAME},
-                         "periodSeconds": 2, "failureThreshold": 90},
+        "startupProbe": {
+            "httpGet": {"path": "/livez", "port": HTTP_PORT_NAME},
+            "periodSeconds": 2,
+            "failureThreshold": 90,
+        },
         "readinessProbe": {"httpGet": http, "periodSeconds": 5, "failureThreshold": 3},
-        "livenessProbe": {"httpGet": {"path": "/livez", "port": HTTP_PORT_NAME},
-                          "periodSeconds": 10, "failureThreshold": 3},
+        "livenessProbe": {
+            "httpGet": {"path": "/livez", "port": HTTP_PORT_NAME},
+            "periodSeconds": 10,
+            "failureThreshold": 3,
+        },
         "securityContext": pod.container_security_context(),
         "volumeMounts": mounts,
     }
 
 
-def deployment(md: ModelDeployment, *, model: ModelRef, track: L.Track, replicas: int | None) -> dict[str, Any]:
+def deployment(
+    md: ModelDeployment, *, model: ModelRef, track: L.Track, replicas: int | None
+) -> dict[str, Any]:
     """The Deployment of one track. `replicas=None` leaves the count to the HPA."""
     labels = L.track_labels(md.name, model.name, track, model.version)
     volumes, _ = pod.volumes(md.spec.batch.volume_claim_name if md.spec.batch else None)
@@ -86,7 +94,9 @@ def deployment(md: ModelDeployment, *, model: ModelRef, track: L.Track, replicas
     }
 
 
-def service(md: ModelDeployment, *, track: L.Track | None = None, stable_only: bool = False) -> dict[str, Any]:
+def service(
+    md: ModelDeployment, *, track: L.Track | None = None, stable_only: bool = False
+) -> dict[str, Any]:
     """The Service clients call (`track=None`) or a per-track Service (what a Gateway API
     HTTPRoute points its weighted backendRefs at). The main Service spans both tracks when the
     weight is the replica ratio; `stable_only` when a route carries the weight instead, so
@@ -114,16 +124,29 @@ def hpa(md: ModelDeployment) -> dict[str, Any] | None:
     return {
         "apiVersion": "autoscaling/v2",
         "kind": "HorizontalPodAutoscaler",
-        "metadata": _meta(md, L.track_name(md.name, "stable"), L.base_labels(md.name, md.spec.model.name, "serving")),
+        "metadata": _meta(
+            md, L.track_name(md.name, "stable"), L.base_labels(md.name, md.spec.model.name, "serving")
+        ),
         "spec": {
-            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": L.track_name(md.name, "stable")},
+            "scaleTargetRef": {
+                "apiVersion": "apps/v1",
+                "kind": "Deployment",
+                "name": L.track_name(md.name, "stable"),
+            },
             "minReplicas": scaling.min_replicas,
             "maxReplicas": scaling.max_replicas,
-            "metrics": [{
-                "type": "Resource",
-                "resource": {"name": "cpu", "target": {"type": "Utilization",
-                                                       "averageUtilization": scaling.target_cpu_utilization_percentage}},
-            }],
+            "metrics": [
+                {
+                    "type": "Resource",
+                    "resource": {
+                        "name": "cpu",
+                        "target": {
+                            "type": "Utilization",
+                            "averageUtilization": scaling.target_cpu_utilization_percentage,
+                        },
+                    },
+                }
+            ],
         },
     }
 
@@ -131,6 +154,7 @@ def hpa(md: ModelDeployment) -> dict[str, Any] | None:
 def pod_monitor(md: ModelDeployment) -> dict[str, Any]:
     """A prometheus-operator PodMonitor; relabelings give every series `track`,
     `model_version` and `modelrollout_deployment`, which the analysis queries filter on."""
+
     def copy(label: str, target: str) -> dict[str, Any]:
         source = "__meta_kubernetes_pod_label_" + "".join(c if c.isalnum() else "_" for c in label)
         return {"sourceLabels": [source], "targetLabel": target, "action": "replace"}
@@ -141,15 +165,17 @@ def pod_monitor(md: ModelDeployment) -> dict[str, Any]:
         "metadata": _meta(md, md.name, L.base_labels(md.name, md.spec.model.name, "serving")),
         "spec": {
             "selector": {"matchLabels": L.selector(md.name)},
-            "podMetricsEndpoints": [{
-                "port": HTTP_PORT_NAME,
-                "path": METRICS_PATH,
-                "interval": "15s",
-                "relabelings": [
-                    copy(L.TRACK_LABEL, "track"),
-                    copy(L.VERSION_LABEL, "model_version"),
-                    copy(L.DEPLOYMENT_LABEL, "modelrollout_deployment"),
-                ],
-            }],
+            "podMetricsEndpoints": [
+                {
+                    "port": HTTP_PORT_NAME,
+                    "path": METRICS_PATH,
+                    "interval": "15s",
+                    "relabelings": [
+                        copy(L.TRACK_LABEL, "track"),
+                        copy(L.VERSION_LABEL, "model_version"),
+                        copy(L.DEPLOYMENT_LABEL, "modelrollout_deployment"),
+                    ],
+                }
+            ],
         },
     }

@@ -15,14 +15,28 @@ from modelrollout.rollout.verdict import assess
 DEFAULT_ENDPOINT = "/predict"
 
 
-def variables(*, namespace: str, name: str, track: str, version: str, interval: str,
-              endpoint: str = DEFAULT_ENDPOINT) -> dict[str, str]:
-    return {"namespace": namespace, "name": name, "track": track, "version": version,
-            "interval": interval, "endpoint": endpoint}
+def variables(
+    *, namespace: str, name: str, track: str, version: str, interval: str, endpoint: str = DEFAULT_ENDPOINT
+) -> dict[str, str]:
+    return {
+        "namespace": namespace,
+        "name": name,
+        "track": track,
+        "version": version,
+        "interval": interval,
+        "endpoint": endpoint,
+    }
 
 
-def run_check(check: MetricCheck, provider: MetricsProvider, *, canary: dict[str, str], stable: dict[str, str],
-              min_samples: int, now: datetime) -> CheckResult:
+def run_check(
+    check: MetricCheck,
+    provider: MetricsProvider,
+    *,
+    canary: dict[str, str],
+    stable: dict[str, str],
+    min_samples: int,
+    now: datetime,
+) -> CheckResult:
     template = query_for(check.template, check.query)
     query = stable_query = ""
     try:
@@ -33,15 +47,31 @@ def run_check(check: MetricCheck, provider: MetricsProvider, *, canary: dict[str
         stable_value = provider.query(stable_query) if stable_query else None
         samples = provider.query(render(samples_template, canary)) if samples_template else None
     except (TemplateError, ProviderError) as exc:
-        return CheckResult(metric=check.name, query=query or template, stable_query=stable_query or None,
-                           verdict="error", message=str(exc)[:1024], time=rfc3339(now))
+        return CheckResult(
+            metric=check.name,
+            query=query or template,
+            stable_query=stable_query or None,
+            verdict="error",
+            message=str(exc)[:1024],
+            time=rfc3339(now),
+        )
     if samples is None and samples_query_for(check.template) is not None:
         samples = 0.0  # no request series at all: zero samples, not "unknown"
-    verdict, threshold, message = assess(check, value=value, stable_value=stable_value, samples=samples,
-                                         min_samples=min_samples)
-    return CheckResult(metric=check.name, query=query, value=_finite(value), stable_query=stable_query,
-                       stable_value=_finite(stable_value), samples=_finite(samples), threshold=threshold,
-                       verdict=verdict, message=message, time=rfc3339(now))
+    verdict, threshold, message = assess(
+        check, value=value, stable_value=stable_value, samples=samples, min_samples=min_samples
+    )
+    return CheckResult(
+        metric=check.name,
+        query=query,
+        value=_finite(value),
+        stable_query=stable_query,
+        stable_value=_finite(stable_value),
+        samples=_finite(samples),
+        threshold=threshold,
+        verdict=verdict,
+        message=message,
+        time=rfc3339(now),
+    )
 
 
 def _finite(value: float | None) -> float | None:
@@ -49,10 +79,20 @@ def _finite(value: float | None) -> float | None:
     return value if value is not None and math.isfinite(value) else None
 
 
-def run(analysis: Analysis, provider: MetricsProvider, *, namespace: str, name: str, canary_version: str,
-        stable_version: str, now: datetime) -> list[CheckResult]:
+def run(
+    analysis: Analysis,
+    provider: MetricsProvider,
+    *,
+    namespace: str,
+    name: str,
+    canary_version: str,
+    stable_version: str,
+    now: datetime,
+) -> list[CheckResult]:
     common = {"namespace": namespace, "name": name, "interval": analysis.interval}
     canary = variables(track="canary", version=canary_version, **common)
     stable = variables(track="stable", version=stable_version, **common)
-    return [run_check(c, provider, canary=canary, stable=stable, min_samples=analysis.min_samples, now=now)
-            for c in analysis.metrics]
+    return [
+        run_check(c, provider, canary=canary, stable=stable, min_samples=analysis.min_samples, now=now)
+        for c in analysis.metrics
+    ]

@@ -103,13 +103,17 @@ def _elapsed(since: str | None, now: datetime) -> float:
 class _Ctx:
     """Mutable scratch for one decision; turned into a Decision at the end."""
 
-    def __init__(self, spec: ModelDeploymentSpec, status: ModelDeploymentStatus, requests: Requests,
-                 now: datetime) -> None:
+    def __init__(
+        self, spec: ModelDeploymentSpec, status: ModelDeploymentStatus, requests: Requests, now: datetime
+    ) -> None:
         self.spec, self.status, self.now = spec, status, now
         self.candidate = spec.model
-        self.stable = ModelRef(name=spec.model.name, version=status.stable_version or spec.model.version,
-                               image=status.stable_image or spec.model.image,
-                               image_pull_policy=spec.model.image_pull_policy)
+        self.stable = ModelRef(
+            name=spec.model.name,
+            version=status.stable_version or spec.model.version,
+            image=status.stable_image or spec.model.image,
+            image_pull_policy=spec.model.image_pull_policy,
+        )
         self.rollout = status.rollout
         self.rejected = status.rejected_version
         self.handled = status.handled_requests
@@ -132,19 +136,42 @@ class _Ctx:
     def event(self, type: str, reason: str, message: str) -> None:
         self.events.append(Event(type, reason, message))
 
-    def decision(self, *, canary: ModelRef | None, weight: int, requeue: float | None = None,
-                 stable: ModelRef | None = None, size_weight: int | None = None) -> Decision:
+    def decision(
+        self,
+        *,
+        canary: ModelRef | None,
+        weight: int,
+        requeue: float | None = None,
+        stable: ModelRef | None = None,
+        size_weight: int | None = None,
+    ) -> Decision:
         # `stable` overrides what the stable track runs (the candidate while promoting); the
         # reported stable version changes only when a promotion completes (self.stable).
-        return Decision(stable_model=stable or self.stable, canary_model=canary, weight=weight, rollout=self.rollout,
-                        stable_version=self.stable.version, stable_image=self.stable.image,
-                        rejected_version=self.rejected,
-                        handled=self.handled, events=self.events, requeue_after=requeue,
-                        size_weight=weight if size_weight is None else size_weight, **self.flags)
+        return Decision(
+            stable_model=stable or self.stable,
+            canary_model=canary,
+            weight=weight,
+            rollout=self.rollout,
+            stable_version=self.stable.version,
+            stable_image=self.stable.image,
+            rejected_version=self.rejected,
+            handled=self.handled,
+            events=self.events,
+            requeue_after=requeue,
+            size_weight=weight if size_weight is None else size_weight,
+            **self.flags,
+        )
 
 
-def decide(spec: ModelDeploymentSpec, status: ModelDeploymentStatus, cluster: Cluster, *, requests: Requests,
-           analyze: Analyze, now: datetime) -> Decision:
+def decide(
+    spec: ModelDeploymentSpec,
+    status: ModelDeploymentStatus,
+    cluster: Cluster,
+    *,
+    requests: Requests,
+    analyze: Analyze,
+    now: datetime,
+) -> Decision:
     ctx = _Ctx(spec, status, requests, now)
     if status.stable_version is None:
         # First deployment: nothing to compare against; the candidate is the stable track.
@@ -158,11 +185,18 @@ def decide(spec: ModelDeploymentSpec, status: ModelDeploymentStatus, cluster: Cl
     if candidate_id == ctx.rejected:
         return _settle(ctx, superseded=False)
     r = ctx.rollout
-    if r is None or r.phase not in ACTIVE or identity(ModelRef(name=spec.model.name, version=r.canary_version,
-                                                               image=r.canary_image)) != candidate_id:
+    if (
+        r is None
+        or r.phase not in ACTIVE
+        or identity(ModelRef(name=spec.model.name, version=r.canary_version, image=r.canary_image))
+        != candidate_id
+    ):
         if r is not None and r.phase in ACTIVE:
-            ctx.event("Normal", R.ROLLOUT_SUPERSEDED,
-                      f"rollout of {r.canary_version} superseded by {spec.model.version}; analysis restarts")
+            ctx.event(
+                "Normal",
+                R.ROLLOUT_SUPERSEDED,
+                f"rollout of {r.canary_version} superseded by {spec.model.version}; analysis restarts",
+            )
         _start(ctx)
     if ctx.new_request("abort"):
         return _rollback(ctx, phase="RolledBack", reason=R.ABORTED, message="rollout aborted by request")
@@ -176,13 +210,24 @@ def decide(spec: ModelDeploymentSpec, status: ModelDeploymentStatus, cluster: Cl
 
 def _start(ctx: _Ctx) -> None:
     now = _ts(ctx.now)
-    ctx.rollout = RolloutStatus(phase="Progressing", canary_version=ctx.candidate.version,
-                                canary_image=ctx.candidate.image, from_version=ctx.stable.version, step=0,
-                                started_at=now, last_progress_at=now, counts=AnalysisCounts(), checks=[],
-                                message=f"starting canary {ctx.candidate.version}")
+    ctx.rollout = RolloutStatus(
+        phase="Progressing",
+        canary_version=ctx.candidate.version,
+        canary_image=ctx.candidate.image,
+        from_version=ctx.stable.version,
+        step=0,
+        started_at=now,
+        last_progress_at=now,
+        counts=AnalysisCounts(),
+        checks=[],
+        message=f"starting canary {ctx.candidate.version}",
+    )
     ctx.flags["started"] = True
-    ctx.event("Normal", R.ROLLOUT_STARTED,
-              f"canary rollout of {ctx.candidate.version} (stable {ctx.stable.version}) started")
+    ctx.event(
+        "Normal",
+        R.ROLLOUT_STARTED,
+        f"canary rollout of {ctx.candidate.version} (stable {ctx.stable.version}) started",
+    )
 
 
 def _settle(ctx: _Ctx, *, superseded: bool) -> Decision:
@@ -190,11 +235,19 @@ def _settle(ctx: _Ctx, *, superseded: bool) -> Decision:
     r = ctx.rollout
     if r is not None and r.phase in ACTIVE:
         if superseded:
-            _rollback(ctx, phase="RolledBack", reason=R.SPEC_REVERTED,
-                      message=f"spec returned to stable {ctx.stable.version}; canary {r.canary_version} withdrawn")
+            _rollback(
+                ctx,
+                phase="RolledBack",
+                reason=R.SPEC_REVERTED,
+                message=f"spec returned to stable {ctx.stable.version}; canary {r.canary_version} withdrawn",
+            )
         r = ctx.rollout
     keep_canary = r is not None and r.scale_down_at is not None and _elapsed(r.scale_down_at, ctx.now) < 0
-    canary = ModelRef(name=ctx.stable.name, version=r.canary_version, image=r.canary_image) if keep_canary else None
+    canary = (
+        ModelRef(name=ctx.stable.name, version=r.canary_version, image=r.canary_image)
+        if keep_canary
+        else None
+    )
     requeue = -_elapsed(r.scale_down_at, ctx.now) if keep_canary else None
     return ctx.decision(canary=canary, weight=0, requeue=requeue)
 
@@ -202,12 +255,19 @@ def _settle(ctx: _Ctx, *, superseded: bool) -> Decision:
 def _rollback(ctx: _Ctx, *, phase: RolloutPhase, reason: str, message: str) -> Decision:
     """Traffic to stable at once; the canary stays (at weight 0) until scaleDownDelay."""
     delay = parse_duration(ctx.spec.rollout.scale_down_delay)
-    r = ctx.update(phase=phase, desired_weight=0, message=message, finished_at=_ts(ctx.now),
-                   scale_down_at=_ts(ctx.now + timedelta(seconds=delay)))
+    r = ctx.update(
+        phase=phase,
+        desired_weight=0,
+        message=message,
+        finished_at=_ts(ctx.now),
+        scale_down_at=_ts(ctx.now + timedelta(seconds=delay)),
+    )
     ctx.rejected = f"{r.canary_version}@{r.canary_image}"
     ctx.flags["rolled_back"] = True
     ctx.event("Warning", reason, f"rolled back {r.canary_version} to {ctx.stable.version}: {message}")
-    canary = ModelRef(name=ctx.stable.name, version=r.canary_version, image=r.canary_image) if delay > 0 else None
+    canary = (
+        ModelRef(name=ctx.stable.name, version=r.canary_version, image=r.canary_image) if delay > 0 else None
+    )
     return ctx.decision(canary=canary, weight=0, requeue=delay if delay > 0 else None)
 
 
@@ -216,15 +276,22 @@ def _promote(ctx: _Ctx, cluster: Cluster) -> Decision:
     r = ctx.rollout
     if cluster.stable_ready and cluster.stable_version == ctx.candidate.version:
         delay = parse_duration(ctx.spec.rollout.scale_down_delay)
-        ctx.update(phase="Succeeded", desired_weight=0, finished_at=_ts(ctx.now),
-                   scale_down_at=_ts(ctx.now + timedelta(seconds=delay)),
-                   message=f"{ctx.candidate.version} promoted to stable")
+        ctx.update(
+            phase="Succeeded",
+            desired_weight=0,
+            finished_at=_ts(ctx.now),
+            scale_down_at=_ts(ctx.now + timedelta(seconds=delay)),
+            message=f"{ctx.candidate.version} promoted to stable",
+        )
         ctx.stable = ctx.candidate
         ctx.flags["promoted"] = True
         ctx.event("Normal", R.PROMOTED, f"{ctx.candidate.version} promoted (was {r.from_version})")
-        return ctx.decision(canary=ctx.candidate if delay > 0 else None, weight=0,
-                            requeue=delay if delay > 0 else None)
-    return ctx.decision(canary=ctx.candidate, weight=r.desired_weight, stable=ctx.candidate, requeue=POLL_SECONDS)
+        return ctx.decision(
+            canary=ctx.candidate if delay > 0 else None, weight=0, requeue=delay if delay > 0 else None
+        )
+    return ctx.decision(
+        canary=ctx.candidate, weight=r.desired_weight, stable=ctx.candidate, requeue=POLL_SECONDS
+    )
 
 
 def _progress(ctx: _Ctx, cluster: Cluster, analyze: Analyze) -> Decision:
@@ -241,27 +308,45 @@ def _progress(ctx: _Ctx, cluster: Cluster, analyze: Analyze) -> Decision:
         return ctx.decision(canary=ctx.candidate, weight=r.desired_weight, size_weight=steps[r.step].weight)
     if r.phase == "Paused":
         # The pause does not count against the deadline, and the step's hold starts afresh.
-        r = ctx.update(phase="Progressing", last_progress_at=_ts(now),
-                       step_started_at=_ts(now) if r.step_started_at else None, message="resumed")
+        r = ctx.update(
+            phase="Progressing",
+            last_progress_at=_ts(now),
+            step_started_at=_ts(now) if r.step_started_at else None,
+            message="resumed",
+        )
         ctx.event("Normal", R.RESUMED, f"rollout of {r.canary_version} resumed")
     if _elapsed(r.last_progress_at or r.started_at, now) > deadline:
-        return _rollback(ctx, phase="Failed", reason=R.PROGRESS_DEADLINE_EXCEEDED,
-                         message=f"no progress for {spec.progress_deadline} ({_waiting_on(r, cluster)})")
+        return _rollback(
+            ctx,
+            phase="Failed",
+            reason=R.PROGRESS_DEADLINE_EXCEEDED,
+            message=f"no progress for {spec.progress_deadline} ({_waiting_on(r, cluster)})",
+        )
     step = steps[r.step]
     if not cluster.canary_ready:
-        ctx.update(desired_weight=0, observed_weight=cluster.observed_weight,
-                   message=f"waiting for the canary pods of {r.canary_version}")
+        ctx.update(
+            desired_weight=0,
+            observed_weight=cluster.observed_weight,
+            message=f"waiting for the canary pods of {r.canary_version}",
+        )
         return ctx.decision(canary=ctx.candidate, weight=0, size_weight=step.weight, requeue=POLL_SECONDS)
     # `weight_settled` describes the weight asked for last time; a new weight is not settled yet.
-    settled = cluster.weight_settled and r.desired_weight == step.weight and (
-        cluster.observed_weight > 0 or step.weight == 0)
+    settled = (
+        cluster.weight_settled
+        and r.desired_weight == step.weight
+        and (cluster.observed_weight > 0 or step.weight == 0)
+    )
     r = ctx.update(desired_weight=step.weight, observed_weight=cluster.observed_weight)
     if not settled:
         ctx.update(message=f"setting canary weight {step.weight}% (observed {cluster.observed_weight}%)")
         return ctx.decision(canary=ctx.candidate, weight=step.weight, requeue=POLL_SECONDS)
     if r.step_started_at is None:
-        r = ctx.update(step_started_at=_ts(now), last_progress_at=_ts(now), step_passed=False,
-                       message=f"step {r.step + 1}/{len(steps)}: {cluster.observed_weight}% on the canary")
+        r = ctx.update(
+            step_started_at=_ts(now),
+            last_progress_at=_ts(now),
+            step_passed=False,
+            message=f"step {r.step + 1}/{len(steps)}: {cluster.observed_weight}% on the canary",
+        )
         ctx.event("Normal", R.STEP_STARTED, ctx.rollout.message)
     analysis = spec.analysis
     if analysis is not None and _analysis_wait(r, parse_duration(analysis.interval), now) <= 0:
@@ -272,7 +357,9 @@ def _progress(ctx: _Ctx, cluster: Cluster, analyze: Analyze) -> Decision:
     held = _elapsed(r.step_started_at, now)
     if held >= step.pause_seconds and (analysis is None or r.step_passed):
         return _next_step(ctx, steps)
-    return ctx.decision(canary=ctx.candidate, weight=step.weight, requeue=_next_due(r, step.pause_seconds, spec, now))
+    return ctx.decision(
+        canary=ctx.candidate, weight=step.weight, requeue=_next_due(r, step.pause_seconds, spec, now)
+    )
 
 
 def _judge(ctx: _Ctx, results: list[CheckResult]) -> Decision | None:
@@ -283,18 +370,26 @@ def _judge(ctx: _Ctx, results: list[CheckResult]) -> Decision | None:
     now = _ts(ctx.now)
     if verdict == "pass":
         counts = counts.model_copy(update={"passes": counts.passes + 1, "consecutive_failures": 0})
-        ctx.update(counts=counts, checks=results, last_analysis_at=now, step_passed=True, last_progress_at=now)
+        ctx.update(
+            counts=counts, checks=results, last_analysis_at=now, step_passed=True, last_progress_at=now
+        )
         return None
     if verdict == "fail":
-        counts = counts.model_copy(update={"failures": counts.failures + 1,
-                                           "consecutive_failures": counts.consecutive_failures + 1})
+        counts = counts.model_copy(
+            update={"failures": counts.failures + 1, "consecutive_failures": counts.consecutive_failures + 1}
+        )
         ctx.update(counts=counts, checks=results, last_analysis_at=now)
         failing = first_with(results, "fail")
         limit = analysis.consecutive_failure_limit
-        if counts.failures > analysis.failure_limit or (limit is not None and counts.consecutive_failures >= limit):
-            return _rollback(ctx, phase="RolledBack", reason=R.ANALYSIS_FAILED,
-                             message=f"check {failing.metric} failed: {failing.message} "
-                                     f"(query: {failing.query})")
+        if counts.failures > analysis.failure_limit or (
+            limit is not None and counts.consecutive_failures >= limit
+        ):
+            return _rollback(
+                ctx,
+                phase="RolledBack",
+                reason=R.ANALYSIS_FAILED,
+                message=f"check {failing.metric} failed: {failing.message} (query: {failing.query})",
+            )
         ctx.event("Warning", R.CHECK_FAILED, failing.message)
         return None
     if verdict == "error":
@@ -302,9 +397,13 @@ def _judge(ctx: _Ctx, results: list[CheckResult]) -> Decision | None:
         ctx.update(counts=counts, checks=results, last_analysis_at=now)
         erring = first_with(results, "error")
         if counts.errors > analysis.error_limit:
-            return _rollback(ctx, phase="Failed", reason=R.ANALYSIS_ERRORS,
-                             message=f"{counts.errors} analysis errors (limit {analysis.error_limit}); "
-                                     f"last: {erring.metric}: {erring.message}")
+            return _rollback(
+                ctx,
+                phase="Failed",
+                reason=R.ANALYSIS_ERRORS,
+                message=f"{counts.errors} analysis errors (limit {analysis.error_limit}); "
+                f"last: {erring.metric}: {erring.message}",
+            )
         ctx.event("Warning", R.CHECK_ERROR, f"{erring.metric}: {erring.message}")
         return None
     counts = counts.model_copy(update={"inconclusives": counts.inconclusives + 1})
@@ -318,13 +417,23 @@ def _next_step(ctx: _Ctx, steps: list) -> Decision:
     r = ctx.rollout
     nxt = r.step + 1
     if nxt >= len(steps):
-        ctx.update(phase="Promoting", message=f"all {len(steps)} steps passed; promoting {r.canary_version}",
-                   last_progress_at=_ts(ctx.now))
+        ctx.update(
+            phase="Promoting",
+            message=f"all {len(steps)} steps passed; promoting {r.canary_version}",
+            last_progress_at=_ts(ctx.now),
+        )
         ctx.event("Normal", R.PROMOTING, ctx.rollout.message)
-        return ctx.decision(canary=ctx.candidate, weight=r.desired_weight, stable=ctx.candidate, requeue=POLL_SECONDS)
-    ctx.update(step=nxt, step_started_at=None, step_passed=False, last_progress_at=_ts(ctx.now),
-               desired_weight=steps[nxt].weight,
-               message=f"step {r.step + 1} passed; moving to {steps[nxt].weight}%")
+        return ctx.decision(
+            canary=ctx.candidate, weight=r.desired_weight, stable=ctx.candidate, requeue=POLL_SECONDS
+        )
+    ctx.update(
+        step=nxt,
+        step_started_at=None,
+        step_passed=False,
+        last_progress_at=_ts(ctx.now),
+        desired_weight=steps[nxt].weight,
+        message=f"step {r.step + 1} passed; moving to {steps[nxt].weight}%",
+    )
     return ctx.decision(canary=ctx.candidate, weight=steps[nxt].weight, requeue=0.0)
 
 
@@ -333,7 +442,8 @@ def _analysis_wait(r: RolloutStatus, interval: float, now: datetime) -> float:
     then one interval after the previous analysis."""
     since_step = _elapsed(r.step_started_at, now)
     analysed_this_step = r.last_analysis_at is not None and _parse_ts(r.last_analysis_at) >= _parse_ts(
-        r.step_started_at)
+        r.step_started_at
+    )
     since = min(_elapsed(r.last_analysis_at, now), since_step) if analysed_this_step else since_step
     return interval - since
 

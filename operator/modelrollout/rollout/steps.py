@@ -23,12 +23,14 @@ def effective_steps(rollout: Rollout) -> list[Step]:
     so every weight is analysed at least once before the next."""
     default_pause = parse_duration(rollout.analysis.interval) if rollout.analysis else 0.0
     if rollout.steps:
-        return [Step(s.set_weight, parse_duration(s.pause) if s.pause else default_pause) for s in rollout.steps]
+        return [
+            Step(s.set_weight, parse_duration(s.pause) if s.pause else default_pause) for s in rollout.steps
+        ]
     if rollout.step_weight:
         weights = list(range(rollout.step_weight, rollout.max_weight + 1, rollout.step_weight))
         if weights[-1] != rollout.max_weight:
             weights.append(rollout.max_weight)
         return [Step(w, default_pause) for w in weights]
-    return [Step(min(w, rollout.max_weight), default_pause) for w in DEFAULT_WEIGHTS if w <= rollout.max_weight] or [
-        Step(rollout.max_weight, default_pause)
-    ]
+    return [
+        Step(min(w, rollout.max_weight), default_pause) for w in DEFAULT_WEIGHTS if w <= rollout.max_weight
+    ] or [Step(rollout.max_weight, default_pause)]

@@ -15,7 +15,9 @@ from collections.abc import Mapping
 VARIABLE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 SELECTOR = 'namespace="{{namespace}}", modelrollout_deployment="{{name}}", track="{{track}}"'
 REQUESTS = f'bentoml_service_request_total{{{SELECTOR}, endpoint="{{{{endpoint}}}}"}}'
-DURATION_BUCKETS = f'bentoml_service_request_duration_seconds_bucket{{{SELECTOR}, endpoint="{{{{endpoint}}}}"}}'
+DURATION_BUCKETS = (
+    f'bentoml_service_request_duration_seconds_bucket{{{SELECTOR}, endpoint="{{{{endpoint}}}}"}}'
+)
 FEEDBACK = f"modelrollout_feedback_total{{{SELECTOR}"
 
 TEMPLATES: dict[str, str] = {

@@ -35,14 +35,24 @@ def thresholds(check: MetricCheck, stable_value: float | None) -> list[tuple[str
         if rel.max_ratio is not None:
             out.append(("<=", s * rel.max_ratio if known else None, f"<= {_fmt(rel.max_ratio)} x stable"))
         if rel.max_increase is not None:
-            out.append(("<=", s + rel.max_increase if known else None, f"<= stable + {_fmt(rel.max_increase)}"))
+            out.append(
+                ("<=", s + rel.max_increase if known else None, f"<= stable + {_fmt(rel.max_increase)}")
+            )
         if rel.max_decrease is not None:
-            out.append((">=", s - rel.max_decrease if known else None, f">= stable - {_fmt(rel.max_decrease)}"))
+            out.append(
+                (">=", s - rel.max_decrease if known else None, f">= stable - {_fmt(rel.max_decrease)}")
+            )
     return out
 
 
-def assess(check: MetricCheck, *, value: float | None, stable_value: float | None, samples: float | None,
-           min_samples: int) -> tuple[Verdict, str, str]:
+def assess(
+    check: MetricCheck,
+    *,
+    value: float | None,
+    stable_value: float | None,
+    samples: float | None,
+    min_samples: int,
+) -> tuple[Verdict, str, str]:
     """(verdict, threshold text, message) for one check's measurements."""
     bounds = thresholds(check, stable_value)
     text = " and ".join(t for _, _, t in bounds)

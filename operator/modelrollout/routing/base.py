@@ -40,7 +40,8 @@ class Router(Protocol):
         """Objects (besides the Deployments and the main Service) that carry the weight."""
         ...
 
-    def achieved(self, *, weight: int, stable: TrackPods, canary: TrackPods,
-                 observed: dict[str, dict[str, Any] | None]) -> Achieved:
+    def achieved(
+        self, *, weight: int, stable: TrackPods, canary: TrackPods, observed: dict[str, dict[str, Any] | None]
+    ) -> Achieved:
         """What the cluster shows for the weight last asked for."""
         ...

@@ -23,8 +23,9 @@ class GatewayRouter:
     def manifests(self, md: ModelDeployment, *, weight: int) -> list[dict[str, Any]]:
         return [R.service(md, track="stable"), R.service(md, track="canary"), http_route(md, weight=weight)]
 
-    def achieved(self, *, weight: int, stable: TrackPods, canary: TrackPods,
-                 observed: dict[str, dict[str, Any] | None]) -> Achieved:
+    def achieved(
+        self, *, weight: int, stable: TrackPods, canary: TrackPods, observed: dict[str, dict[str, Any] | None]
+    ) -> Achieved:
         route = observed.get("HTTPRoute")
         share = route_weight(route)
         accepted = _accepted(route)
@@ -38,21 +39,26 @@ def http_route(md: ModelDeployment, *, weight: int) -> dict[str, Any]:
     parents = [ref.to_wire() for ref in gateway.parent_refs]
     spec: dict[str, Any] = {
         "parentRefs": parents,
-        "rules": [{
-            "backendRefs": [
-                {"name": L.track_name(md.name, "stable"), "port": 80, "weight": 100 - weight},
-                {"name": L.track_name(md.name, "canary"), "port": 80, "weight": weight},
-            ],
-        }],
+        "rules": [
+            {
+                "backendRefs": [
+                    {"name": L.track_name(md.name, "stable"), "port": 80, "weight": 100 - weight},
+                    {"name": L.track_name(md.name, "canary"), "port": 80, "weight": weight},
+                ],
+            }
+        ],
     }
     if gateway.hostnames:
         spec["hostnames"] = list(gateway.hostnames)
     return {
         "apiVersion": HTTP_ROUTE_API,
         "kind": "HTTPRoute",
-        "metadata": {"name": md.name, "namespace": md.namespace,
-                     "labels": L.base_labels(md.name, md.spec.model.name, "routing"),
-                     "ownerReferences": [md.owner_reference()]},
+        "metadata": {
+            "name": md.name,
+            "namespace": md.namespace,
+            "labels": L.base_labels(md.name, md.spec.model.name, "routing"),
+            "ownerReferences": [md.owner_reference()],
+        },
         "spec": spec,
     }
 
@@ -80,4 +86,3 @@ def _accepted(route: dict[str, Any] | None) -> bool:
             if cond.get("type") == "Accepted" and cond.get("status") == "False":
                 return False
     return True
-

@@ -29,8 +29,9 @@ class ReplicaRouter:
     def manifests(self, md: ModelDeployment, *, weight: int) -> list[dict[str, Any]]:
         return []
 
-    def achieved(self, *, weight: int, stable: TrackPods, canary: TrackPods,
-                 observed: dict[str, dict[str, Any] | None]) -> Achieved:
+    def achieved(
+        self, *, weight: int, stable: TrackPods, canary: TrackPods, observed: dict[str, dict[str, Any] | None]
+    ) -> Achieved:
         total = stable.ready + canary.ready
         share = round(100 * canary.ready / total) if total else 0
         want = self.canary_replicas(weight=weight, stable_replicas=stable.desired)
