@@ -14,7 +14,6 @@ import contextlib
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -22,7 +21,7 @@ from pathlib import Path
 
 import httpx
 
-from demo_support import REPO_ROOT, SETOSA_ROW, Console, DemoFailed, free_port, wait_until
+from demo_support import REPO_ROOT, SETOSA_ROW, Console, DemoFailed, free_port, stop_group, wait_until
 
 SAMPLE = REPO_ROOT / "bentos" / "iris" / "sample-modeldeployment.yaml"
 NAMESPACE, NAME = "default", "iris"
@@ -89,15 +88,7 @@ def operator_process(console: Console, log_path: Path):
         console.note(f"operator running (pid {process.pid}, log: {log_path})")
         yield process
     finally:
-        if process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGTERM)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                process.wait(timeout=STOP_TIMEOUT_S)
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(process.pid, signal.SIGKILL)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            process.wait(timeout=STOP_TIMEOUT_S)
+        stop_group(process, timeout_s=STOP_TIMEOUT_S)
 
 
 def wait_ready(console: Console, *, timeout_s: float) -> str | None:
@@ -139,13 +130,7 @@ def predict_through_service(console: Console) -> None:
             response = client.post("/predict", json=body)
             console.response(response.status_code, response.json())
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            process.wait(timeout=STOP_TIMEOUT_S)
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=STOP_TIMEOUT_S)
+        stop_group(process, timeout_s=STOP_TIMEOUT_S)
 
 
 def cluster_demo(console: Console, *, workdir: Path, stack: contextlib.ExitStack) -> int:

@@ -35,6 +35,7 @@ from tests.integration.bentoproc import (  # noqa: E402
     free_port,
     trained_store,
 )
+from tests.support.procs import stop_group  # noqa: E402,F401 - re-exported for demo_cluster
 
 WIDTH = 100
 

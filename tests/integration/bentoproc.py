@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -34,6 +33,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+
+from tests.support.procs import stop_group
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 IRIS_DIR = REPO_ROOT / "bentos" / "iris"
@@ -195,16 +196,7 @@ class BentoServer:
         if self._client is not None:
             self._client.close()
             self._client = None
-        if self.process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signal.SIGTERM)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.process.wait(timeout=STOP_TIMEOUT_S)
-        # Workers may outlive the arbiter: always sweep the group.
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.process.pid, signal.SIGKILL)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.process.wait(timeout=STOP_TIMEOUT_S)
+        stop_group(self.process, timeout_s=STOP_TIMEOUT_S)
 
 
 def metric_value(text: str, name: str, **labels: str) -> float:

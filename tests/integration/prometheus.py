@@ -28,7 +28,6 @@ import contextlib
 import math
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import tempfile
@@ -40,6 +39,8 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
+
+from tests.support.procs import stop_group
 
 READY_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 10.0
@@ -175,15 +176,7 @@ class PrometheusServer:
                 self._client.post("/-/quit", timeout=2.0)
             with contextlib.suppress(subprocess.TimeoutExpired):
                 process.wait(timeout=STOP_TIMEOUT_S / 2)
-        if process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGTERM)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                process.wait(timeout=STOP_TIMEOUT_S)
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(process.pid, signal.SIGKILL)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            process.wait(timeout=STOP_TIMEOUT_S)
+        stop_group(process, timeout_s=STOP_TIMEOUT_S)
 
     def close(self) -> None:
         self.stop()
