@@ -22,7 +22,7 @@ from modelrollout.kube import kinds as K
 from modelrollout.kube.client import HANDOFF_MANAGER, ApiError, KubeClient
 from modelrollout.metrics.prometheus import PrometheusProvider
 from modelrollout.metrics.provider import ProviderError
-from modelrollout.plan import Observed, Plan, plan
+from modelrollout.plan import Observed, Plan, child_key, children_to_observe, plan
 from modelrollout.render import batch as B
 from modelrollout.render import labels as L
 from modelrollout.rollout import analysis
@@ -36,26 +36,33 @@ ABORT_ANNOTATION = f"{GROUP}/abort"
 RETRY_ANNOTATION = f"{GROUP}/retry"
 
 
-def observe(kube: KubeClient, md: ModelDeployment) -> Observed:
+def observe(kube: KubeClient, md: ModelDeployment, previous: ModelDeploymentStatus) -> Observed:
     ns, name = md.namespace, md.name
+    wanted = children_to_observe(md, previous)
+
+    def get(kind: K.Kind, child: str) -> dict[str, Any] | None:
+        if wanted is not None and child_key(kind.kind, child) not in wanted:
+            return None
+        return kube.get(kind, ns, child)
+
     monitor_served = kube.served(K.POD_MONITOR)
     gateway = md.spec.rollout.router == "gatewayAPI" or kube.served(K.HTTP_ROUTE)
+    batch = (
+        observe_batch(kube, md)
+        if md.spec.mode != "online"
+        else {"cronjob": get(K.CRONJOB, L.batch_name(name))}
+    )
     return Observed(
         stable=kube.get(K.DEPLOYMENT, ns, L.track_name(name, "stable")),
-        canary=kube.get(K.DEPLOYMENT, ns, L.track_name(name, "canary")),
+        canary=get(K.DEPLOYMENT, L.track_name(name, "canary")),
         service=kube.get(K.SERVICE, ns, name),
-        hpa=kube.get(K.HPA, ns, L.track_name(name, "stable")),
+        hpa=get(K.HPA, L.track_name(name, "stable")),
         pod_monitor=kube.get(K.POD_MONITOR, ns, name) if monitor_served else None,
         pod_monitor_served=monitor_served,
-        stable_service=kube.get(K.SERVICE, ns, L.track_name(name, "stable")),
-        canary_service=kube.get(K.SERVICE, ns, L.track_name(name, "canary")),
-        http_route=kube.get(K.HTTP_ROUTE, ns, name) if gateway else None,
-        **(
-            observe_batch(kube, md)
-            if md.spec.mode != "online"
-            # back in online mode: only the CronJob, to delete it if it is still there
-            else {"cronjob": kube.get(K.CRONJOB, ns, L.batch_name(name))}
-        ),
+        stable_service=get(K.SERVICE, L.track_name(name, "stable")),
+        canary_service=get(K.SERVICE, L.track_name(name, "canary")),
+        http_route=get(K.HTTP_ROUTE, name) if gateway else None,
+        **batch,
     )
 
 
@@ -198,7 +205,7 @@ def reconcile(kube: KubeClient, body: dict[str, Any], now: datetime | None = Non
         return carry_out(kube, body, Plan(status=status, events=events), previous)
     decided = plan(
         md,
-        observe(kube, md),
+        observe(kube, md, previous),
         previous,
         now,
         requests=requests_from(body),

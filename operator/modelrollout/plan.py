@@ -73,6 +73,30 @@ class Plan:
     handoff: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
 
 
+def child_key(kind: str, name: str) -> str:
+    return f"{kind}/{name}"
+
+
+def children_to_observe(md: ModelDeployment, previous: ModelDeploymentStatus) -> set[str] | None:
+    """Which children the next reconcile must GET: those the last one managed plus those the spec
+    may need now. None (status from before this was recorded): look at every possible child.
+    Keeps a steady reconcile at a few GETs, which is what 1,000 objects per operator needs."""
+    if previous.children is None:
+        return None
+    name, spec = md.name, md.spec
+    wanted = {child_key("Deployment", L.track_name(name, "stable")), child_key("Service", name)}
+    if previous.rollout is not None or (previous.stable_version or spec.model.version) != spec.model.version:
+        wanted.add(child_key("Deployment", L.track_name(name, "canary")))
+    if spec.serving.autoscaling is not None:
+        wanted.add(child_key("HorizontalPodAutoscaler", L.track_name(name, "stable")))
+    if spec.rollout.router == "gatewayAPI":
+        wanted |= {child_key("Service", L.track_name(name, t)) for t in ("stable", "canary")}
+        wanted.add(child_key("HTTPRoute", name))
+    if spec.mode != "online":
+        wanted.add(child_key("CronJob", L.batch_name(name)))
+    return wanted | set(previous.children)
+
+
 def track_pods(dep: dict[str, Any] | None) -> TrackPods:
     if dep is None:
         return TrackPods()
@@ -216,6 +240,14 @@ def plan(
             d["kind"] == "Deployment" and d["metadata"]["name"].endswith("-stable") for d in apply
         ),
         now=now,
+    )
+    status = status.model_copy(
+        update={
+            "children": sorted(
+                {child_key(d["kind"], d["metadata"]["name"]) for d in desired}
+                - {child_key(k, n) for k, n in delete}
+            )
+        }
     )
     if spec.mode != "online":
         status, batch_events = with_batch_status(md, status, previous, observed, now)

@@ -3,6 +3,7 @@
     python -m tests.bench.run                 # quick defaults (a few minutes on 2 cores)
     python -m tests.bench.run batch --sizes 1e5,1e6,1e7
     python -m tests.bench.run canary --intervals 5,10
+    python -m tests.bench.run reconcile --objects 1000
 
 Targets are checked as ratios within one run (never as timed assertions in tests).
 """
@@ -11,9 +12,9 @@ from __future__ import annotations
 
 import sys
 
-from tests.bench import bench_batch, bench_canary
+from tests.bench import bench_batch, bench_canary, bench_reconcile
 
-BENCHES = {"batch": bench_batch.main, "canary": bench_canary.main}
+BENCHES = {"reconcile": bench_reconcile.main, "batch": bench_batch.main, "canary": bench_canary.main}
 
 
 def main(argv: list[str] | None = None) -> int:

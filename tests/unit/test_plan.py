@@ -203,3 +203,30 @@ def test_replicas_are_handed_over_before_an_hpa_takes_them():
     ]
     assert plan_serving(scaled, observed, ModelDeploymentStatus(), NOW).handoff == []
     assert plan_serving(md(), observed, ModelDeploymentStatus(), NOW).handoff == []
+
+
+def test_status_records_children_so_steady_reconciles_look_up_only_those():
+    from modelrollout.plan import children_to_observe
+
+    m = md()
+    assert children_to_observe(m, ModelDeploymentStatus()) is None  # never recorded: look at all
+    status = plan_serving(m, observed_for(m), ModelDeploymentStatus(), NOW).status
+    assert status.children == ["Deployment/iris-stable", "Service/iris"]
+    assert children_to_observe(m, status) == {"Deployment/iris-stable", "Service/iris"}
+    # what the spec may need now is looked up too, and what was managed before (to delete it)
+    scaled = md(
+        {
+            "serving": {"autoscaling": {"maxReplicas": 3}},
+            "mode": "hybrid",
+            "batch": {"schedule": "@daily", "input": {"path": "/x", "keyColumns": ["id"]}},
+        }
+    )
+    assert {"HorizontalPodAutoscaler/iris-stable", "CronJob/iris-batch"} <= children_to_observe(
+        scaled, status
+    )
+    before = status.model_copy(update={"children": [*status.children, "HorizontalPodAutoscaler/iris-stable"]})
+    assert "HorizontalPodAutoscaler/iris-stable" in children_to_observe(m, before)
+    moving = md({"model": {"name": "iris", "version": "2.0.0", "image": "example.com/iris:2.0.0"}})
+    assert "Deployment/iris-canary" in children_to_observe(
+        moving, status.model_copy(update={"stable_version": "1.0.0"})
+    )

@@ -154,6 +154,9 @@ class ModelDeploymentStatus(StatusModel):
     rollout: RolloutStatus | None = None
     batch: BatchStatus | None = None
     advice: Advice | None = None
+    children: Annotated[list[Annotated[str, Field(max_length=320)]], Field(max_length=32)] | None = Field(
+        default=None, description="Kind/name of every child the operator manages (what it looks up)."
+    )
     rejected_version: str | None = Field(
         default=None, description="version@image rolled back; not retried until the spec changes or a retry."
     )
