@@ -12,92 +12,23 @@ given the callback's answers (tests script them; the operator queries Prometheus
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from modelrollout import conditions as C
 from modelrollout.api.base import parse_duration
 from modelrollout.api.serving import ModelRef
 from modelrollout.api.spec import ModelDeploymentSpec
 from modelrollout.api.status import (
     AnalysisCounts,
     CheckResult,
-    HandledRequests,
     ModelDeploymentStatus,
     RolloutPhase,
     RolloutStatus,
 )
 from modelrollout.rollout import reasons as R
+from modelrollout.rollout.decision import ACTIVE, Analyze, Cluster, Decision, Event, Requests, identity
 from modelrollout.rollout.steps import effective_steps
+from modelrollout.rollout.timing import POLL_SECONDS, analysis_wait, elapsed, next_due, ts
 from modelrollout.rollout.verdict import first_with, overall
-
-ACTIVE: set[RolloutPhase] = {"Progressing", "Paused", "Promoting"}
-POLL_SECONDS = 2.0  # how soon to look again while waiting on pods or routes
-
-Analyze = Callable[[], list[CheckResult]]
-
-
-@dataclass(frozen=True)
-class Requests:
-    """Manual requests read from annotations: token per request (None when absent)."""
-
-    promote: str | None = None
-    abort: str | None = None
-    retry: str | None = None
-
-
-@dataclass(frozen=True)
-class Cluster:
-    """What the controller observed, reduced to what the machine needs."""
-
-    canary_ready: bool = False  # canary Deployment rolled out on the candidate, all replicas available
-    stable_ready: bool = False  # stable Deployment rolled out on its current template
-    stable_version: str | None = None  # version label of the stable Deployment's pods
-    weight_settled: bool = False  # the router realised the desired weight (as well as it can)
-    observed_weight: int = 0  # what the router reports as achieved
-
-
-@dataclass(frozen=True)
-class Event:
-    type: str
-    reason: str
-    message: str
-
-
-@dataclass(frozen=True)
-class Decision:
-    stable_model: ModelRef  # what the stable track runs
-    canary_model: ModelRef | None  # None: no canary pods wanted
-    weight: int  # desired canary weight (percent)
-    rollout: RolloutStatus | None
-    stable_version: str | None
-    stable_image: str | None
-    rejected_version: str | None
-    handled: HandledRequests
-    events: list[Event] = field(default_factory=list)
-    requeue_after: float | None = None  # seconds until something is due; None: the resync default
-    promoted: bool = False
-    rolled_back: bool = False
-    started: bool = False
-    size_weight: int = 0  # the weight the canary pods are sized for (the step's, even before traffic)
-
-
-def identity(model: ModelRef) -> str:
-    return f"{model.version}@{model.image}"
-
-
-def _ts(now: datetime) -> str:
-    return C.rfc3339(now)
-
-
-def _parse_ts(text: str | None) -> datetime | None:
-    return None if text is None else datetime.fromisoformat(text.replace("Z", "+00:00"))
-
-
-def _elapsed(since: str | None, now: datetime) -> float:
-    start = _parse_ts(since)
-    return 0.0 if start is None else (now - start).total_seconds()
 
 
 class _Ctx:
@@ -209,7 +140,7 @@ def decide(
 
 
 def _start(ctx: _Ctx) -> None:
-    now = _ts(ctx.now)
+    now = ts(ctx.now)
     ctx.rollout = RolloutStatus(
         phase="Progressing",
         canary_version=ctx.candidate.version,
@@ -242,13 +173,13 @@ def _settle(ctx: _Ctx, *, superseded: bool) -> Decision:
                 message=f"spec returned to stable {ctx.stable.version}; canary {r.canary_version} withdrawn",
             )
         r = ctx.rollout
-    keep_canary = r is not None and r.scale_down_at is not None and _elapsed(r.scale_down_at, ctx.now) < 0
+    keep_canary = r is not None and r.scale_down_at is not None and elapsed(r.scale_down_at, ctx.now) < 0
     canary = (
         ModelRef(name=ctx.stable.name, version=r.canary_version, image=r.canary_image)
         if keep_canary
         else None
     )
-    requeue = -_elapsed(r.scale_down_at, ctx.now) if keep_canary else None
+    requeue = -elapsed(r.scale_down_at, ctx.now) if keep_canary else None
     return ctx.decision(canary=canary, weight=0, requeue=requeue)
 
 
@@ -259,8 +190,8 @@ def _rollback(ctx: _Ctx, *, phase: RolloutPhase, reason: str, message: str) -> D
         phase=phase,
         desired_weight=0,
         message=message,
-        finished_at=_ts(ctx.now),
-        scale_down_at=_ts(ctx.now + timedelta(seconds=delay)),
+        finished_at=ts(ctx.now),
+        scale_down_at=ts(ctx.now + timedelta(seconds=delay)),
     )
     ctx.rejected = f"{r.canary_version}@{r.canary_image}"
     ctx.flags["rolled_back"] = True
@@ -279,8 +210,8 @@ def _promote(ctx: _Ctx, cluster: Cluster) -> Decision:
         ctx.update(
             phase="Succeeded",
             desired_weight=0,
-            finished_at=_ts(ctx.now),
-            scale_down_at=_ts(ctx.now + timedelta(seconds=delay)),
+            finished_at=ts(ctx.now),
+            scale_down_at=ts(ctx.now + timedelta(seconds=delay)),
             message=f"{ctx.candidate.version} promoted to stable",
         )
         ctx.stable = ctx.candidate
@@ -310,12 +241,12 @@ def _progress(ctx: _Ctx, cluster: Cluster, analyze: Analyze) -> Decision:
         # The pause does not count against the deadline, and the step's hold starts afresh.
         r = ctx.update(
             phase="Progressing",
-            last_progress_at=_ts(now),
-            step_started_at=_ts(now) if r.step_started_at else None,
+            last_progress_at=ts(now),
+            step_started_at=ts(now) if r.step_started_at else None,
             message="resumed",
         )
         ctx.event("Normal", R.RESUMED, f"rollout of {r.canary_version} resumed")
-    if _elapsed(r.last_progress_at or r.started_at, now) > deadline:
+    if elapsed(r.last_progress_at or r.started_at, now) > deadline:
         return _rollback(
             ctx,
             phase="Failed",
@@ -342,23 +273,23 @@ def _progress(ctx: _Ctx, cluster: Cluster, analyze: Analyze) -> Decision:
         return ctx.decision(canary=ctx.candidate, weight=step.weight, requeue=POLL_SECONDS)
     if r.step_started_at is None:
         r = ctx.update(
-            step_started_at=_ts(now),
-            last_progress_at=_ts(now),
+            step_started_at=ts(now),
+            last_progress_at=ts(now),
             step_passed=False,
             message=f"step {r.step + 1}/{len(steps)}: {cluster.observed_weight}% on the canary",
         )
         ctx.event("Normal", R.STEP_STARTED, ctx.rollout.message)
     analysis = spec.analysis
-    if analysis is not None and _analysis_wait(r, parse_duration(analysis.interval), now) <= 0:
+    if analysis is not None and analysis_wait(r, parse_duration(analysis.interval), now) <= 0:
         outcome = _judge(ctx, analyze())
         if outcome is not None:
             return outcome
         r = ctx.rollout
-    held = _elapsed(r.step_started_at, now)
+    held = elapsed(r.step_started_at, now)
     if held >= step.pause_seconds and (analysis is None or r.step_passed):
         return _next_step(ctx, steps)
     return ctx.decision(
-        canary=ctx.candidate, weight=step.weight, requeue=_next_due(r, step.pause_seconds, spec, now)
+        canary=ctx.candidate, weight=step.weight, requeue=next_due(r, step.pause_seconds, spec, now)
     )
 
 
@@ -367,7 +298,7 @@ def _judge(ctx: _Ctx, results: list[CheckResult]) -> Decision | None:
     r = ctx.rollout
     counts = r.counts
     verdict = overall(results)
-    now = _ts(ctx.now)
+    now = ts(ctx.now)
     if verdict == "pass":
         counts = counts.model_copy(update={"passes": counts.passes + 1, "consecutive_failures": 0})
         ctx.update(
@@ -420,7 +351,7 @@ def _next_step(ctx: _Ctx, steps: list) -> Decision:
         ctx.update(
             phase="Promoting",
             message=f"all {len(steps)} steps passed; promoting {r.canary_version}",
-            last_progress_at=_ts(ctx.now),
+            last_progress_at=ts(ctx.now),
         )
         ctx.event("Normal", R.PROMOTING, ctx.rollout.message)
         return ctx.decision(
@@ -430,30 +361,11 @@ def _next_step(ctx: _Ctx, steps: list) -> Decision:
         step=nxt,
         step_started_at=None,
         step_passed=False,
-        last_progress_at=_ts(ctx.now),
+        last_progress_at=ts(ctx.now),
         desired_weight=steps[nxt].weight,
         message=f"step {r.step + 1} passed; moving to {steps[nxt].weight}%",
     )
     return ctx.decision(canary=ctx.candidate, weight=steps[nxt].weight, requeue=0.0)
-
-
-def _analysis_wait(r: RolloutStatus, interval: float, now: datetime) -> float:
-    """Seconds until the next analysis: one full interval of data at this step's weight first,
-    then one interval after the previous analysis."""
-    since_step = _elapsed(r.step_started_at, now)
-    analysed_this_step = r.last_analysis_at is not None and _parse_ts(r.last_analysis_at) >= _parse_ts(
-        r.step_started_at
-    )
-    since = min(_elapsed(r.last_analysis_at, now), since_step) if analysed_this_step else since_step
-    return interval - since
-
-
-def _next_due(r: RolloutStatus, pause: float, spec, now: datetime) -> float:
-    waits = [pause - _elapsed(r.step_started_at, now)]
-    if spec.analysis is not None:
-        waits.append(_analysis_wait(r, parse_duration(spec.analysis.interval), now))
-    positive = [w for w in waits if w > 0]
-    return min(positive) if positive else POLL_SECONDS
 
 
 def _waiting_on(r: RolloutStatus, cluster: Cluster) -> str:
