@@ -25,17 +25,6 @@ from tests.integration.postgres import fresh_database, postgres_dsn  # noqa: F40
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def store(request, tmp_path):
-    url = (
-        f"sqlite:///{tmp_path}/p.sqlite"
-        if request.param == "sqlite"
-        else fresh_database(request.getfixturevalue("postgres_dsn"))
-    )
-    with open_store(url) as opened:
-        yield opened
-
-
 def publish(store, tmp_path, *, run_id: str, rows: int, predictor=None, seed: int = 1, table: str = "scores",
             max_null_share: float = 0.0):  # fmt: skip
     """Publish ``rows`` rows of synthetic data through the real runner; returns the input table."""

@@ -14,25 +14,13 @@ from modelrollout.runtime.store import (
     Judgement,
     RunConflict,
     RunSchema,
-    open_store,
     physical_table_name,
 )
-from tests.integration.postgres import fresh_database, postgres_dsn  # noqa: F401 - postgres_dsn is a fixture
+from tests.integration.postgres import postgres_dsn  # noqa: F401 - a fixture (the `store` fixture uses it)
 
 pytestmark = pytest.mark.integration
 SCHEMA = RunSchema(keys=(("region", "str"), ("id", "int")), prediction="float")
 PASS = lambda facts: Judgement(True, {"passed": True, "rows": facts.rows_stored})  # noqa: E731
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def store(request, tmp_path):
-    url = (
-        f"sqlite:///{tmp_path}/p.sqlite"
-        if request.param == "sqlite"
-        else fresh_database(request.getfixturevalue("postgres_dsn"))
-    )
-    with open_store(url) as opened:
-        yield opened
 
 
 def rows(ids, *, value: float, regions=("eu",)) -> pa.Table:
