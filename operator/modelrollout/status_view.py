@@ -173,6 +173,8 @@ def serving_status(
             "phase": phase,
             "message": message,
             "conditions": conds,
+            **decision.status_fields(),
+            # the first stable version is recorded once its pods are ready
             "stable_version": decision.stable_version if previous.stable_version or first_ready else None,
             "stable_image": decision.stable_image if previous.stable_version or first_ready else None,
             "canary_version": rollout.canary_version if rolling else None,
@@ -180,9 +182,6 @@ def serving_status(
             "replicas": progress.replicas if progress else 0,
             "ready_replicas": progress.ready if progress else 0,
             "selector": L.selector_string(L.selector(md.name)),
-            "rollout": rollout,
-            "rejected_version": decision.rejected_version,
-            "handled_requests": decision.handled,
         }
     )
 

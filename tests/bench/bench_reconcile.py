@@ -43,8 +43,13 @@ class MemoryKube:
         obj["metadata"]["generation"] = 1
         if obj["kind"] == "Deployment":
             n = obj["spec"].get("replicas", 1)
-            obj["status"] = {"observedGeneration": 1, "replicas": n, "updatedReplicas": n,
-                             "readyReplicas": n, "availableReplicas": n}
+            obj["status"] = {
+                "observedGeneration": 1,
+                "replicas": n,
+                "updatedReplicas": n,
+                "readyReplicas": n,
+                "availableReplicas": n,
+            }
         self.objects[(kind_of(obj).kind, obj["metadata"]["namespace"], obj["metadata"]["name"])] = obj
         return obj
 
@@ -52,7 +57,9 @@ class MemoryKube:
         self.calls["DELETE"] += 1
         return self.objects.pop((kind.kind, namespace, name), None) is not None
 
-    def patch_status(self, namespace: str, name: str, status: dict[str, Any], kind: Kind | None = None) -> None:
+    def patch_status(
+        self, namespace: str, name: str, status: dict[str, Any], kind: Kind | None = None
+    ) -> None:
         self.calls["PATCH_STATUS"] += 1
         self.statuses[(namespace, name)] = status
 
@@ -94,8 +101,14 @@ def main(argv: list[str] | None = None) -> int:
     rows = [
         ("objects", f"{args.objects}"),
         ("resync period (s)", f"{args.resync:g}"),
-        ("API requests per steady reconcile", f"{requests_per_reconcile:.1f} ({', '.join(f'{k} {v:.1f}' for k, v in per_object.items())})"),
-        ("writes per steady reconcile", f"{sum(v for k, v in per_object.items() if k != 'GET' and k != 'LIST'):.2f}"),
+        (
+            "API requests per steady reconcile",
+            f"{requests_per_reconcile:.1f} ({', '.join(f'{k} {v:.1f}' for k, v in per_object.items())})",
+        ),
+        (
+            "writes per steady reconcile",
+            f"{sum(v for k, v in per_object.items() if k != 'GET' and k != 'LIST'):.2f}",
+        ),
         ("CPU per reconcile (ms)", f"{1000 * cpu / args.objects:.2f}"),
         (f"reconciles/s for {args.objects} objects", f"{rate:.1f}"),
         ("API requests/s", f"{rate * requests_per_reconcile:.0f}"),

@@ -81,15 +81,7 @@ class RolloutLoop:
             self.spec, self.status, cluster, requests=Requests(), analyze=self.analyze, now=datetime.now(UTC)
         )
         self.load.set_weight(d.weight)
-        self.status = self.status.model_copy(
-            update={
-                "rollout": d.rollout,
-                "stable_version": d.stable_version,
-                "stable_image": d.stable_image,
-                "rejected_version": d.rejected_version,
-                "handled_requests": d.handled,
-            }
-        )
+        self.status = self.status.model_copy(update=d.status_fields())
         self.decisions.append(d)
         self.events += [e.reason for e in d.events]
         return d

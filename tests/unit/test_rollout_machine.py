@@ -72,15 +72,7 @@ class Sim:
             self.spec, self.status, self.cluster, requests=requests, analyze=self.analyze, now=self.now
         )
         self.cluster = Cluster(**{**self.cluster.__dict__, "observed_weight": d.weight})
-        self.status = self.status.model_copy(
-            update={
-                "rollout": d.rollout,
-                "stable_version": d.stable_version,
-                "stable_image": d.stable_image,
-                "rejected_version": d.rejected_version,
-                "handled_requests": d.handled,
-            }
-        )
+        self.status = self.status.model_copy(update=d.status_fields())
         self.events += [e.reason for e in d.events]
         return d
 

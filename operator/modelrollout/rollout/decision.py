@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from modelrollout.api.serving import ModelRef
 from modelrollout.api.status import CheckResult, HandledRequests, RolloutPhase, RolloutStatus
@@ -56,6 +57,16 @@ class Decision:
     rolled_back: bool = False
     started: bool = False
     size_weight: int = 0  # the weight the canary pods are sized for (the step's, even before traffic)
+
+    def status_fields(self) -> dict[str, Any]:
+        """The status fields the machine decides (model_copy(update=...) of the status)."""
+        return {
+            "rollout": self.rollout,
+            "stable_version": self.stable_version,
+            "stable_image": self.stable_image,
+            "rejected_version": self.rejected_version,
+            "handled_requests": self.handled,
+        }
 
 
 def identity(model: ModelRef) -> str:
