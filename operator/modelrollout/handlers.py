@@ -25,7 +25,7 @@ import kopf
 from modelrollout import GROUP, PLURAL, VERSION, controller
 from modelrollout.kube import kinds as K
 from modelrollout.kube.client import ApiError, KubeClient, load_api_client
-from modelrollout.render import labels as L
+from modelrollout.plan import possible_children
 
 RESOURCE = (GROUP, VERSION, PLURAL)
 RESYNC_SECONDS = float(os.environ.get("MODELROLLOUT_RESYNC_SECONDS", "30"))
@@ -153,16 +153,8 @@ def cleanup(name: str, namespace: str, uid: str, **_: Any) -> None:
 
 def _delete_children(name: str, namespace: str) -> None:
     client = kube()
-    for kind, child in (
-        (K.DEPLOYMENT, L.track_name(name, "stable")),
-        (K.DEPLOYMENT, L.track_name(name, "canary")),
-        (K.HPA, L.track_name(name, "stable")),
-        (K.SERVICE, name),
-        (K.SERVICE, L.track_name(name, "stable")),
-        (K.SERVICE, L.track_name(name, "canary")),
-        (K.CRONJOB, L.batch_name(name)),
-    ):
+    for kind_name, child in possible_children(name):
+        kind = K.BY_KIND[kind_name]
+        if kind in (K.POD_MONITOR, K.HTTP_ROUTE) and not client.served(kind):
+            continue  # an API this cluster does not serve holds nothing of ours
         client.delete(kind, namespace, child)
-    for kind, child in ((K.POD_MONITOR, name), (K.HTTP_ROUTE, name)):
-        if client.served(kind):
-            client.delete(kind, namespace, child)

@@ -46,18 +46,25 @@ class Observed:
     job_pods: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
     def current(self, kind: str, name: str, md_name: str) -> dict[str, Any] | None:
-        key = {
-            ("Deployment", L.track_name(md_name, "stable")): self.stable,
-            ("Deployment", L.track_name(md_name, "canary")): self.canary,
-            ("Service", md_name): self.service,
-            ("Service", L.track_name(md_name, "stable")): self.stable_service,
-            ("Service", L.track_name(md_name, "canary")): self.canary_service,
-            ("HorizontalPodAutoscaler", L.track_name(md_name, "stable")): self.hpa,
-            ("PodMonitor", md_name): self.pod_monitor,
-            ("HTTPRoute", md_name): self.http_route,
-            ("CronJob", L.batch_name(md_name)): self.cronjob,
-        }
-        return key.get((kind, name))
+        observed = (self.stable, self.canary, self.service, self.stable_service, self.canary_service,
+                    self.hpa, self.pod_monitor, self.http_route, self.cronjob)  # fmt: skip
+        return dict(zip(possible_children(md_name), observed, strict=True)).get((kind, name))
+
+
+def possible_children(name: str) -> list[tuple[str, str]]:
+    """Every (kind, name) the operator may create for the ModelDeployment `name`."""
+    stable, canary = L.track_name(name, "stable"), L.track_name(name, "canary")
+    return [
+        ("Deployment", stable),
+        ("Deployment", canary),
+        ("Service", name),
+        ("Service", stable),
+        ("Service", canary),
+        ("HorizontalPodAutoscaler", stable),
+        ("PodMonitor", name),
+        ("HTTPRoute", name),
+        ("CronJob", L.batch_name(name)),
+    ]
 
 
 @dataclass(frozen=True)
