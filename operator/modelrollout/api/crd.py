@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from modelrollout import GROUP, KIND, PLURAL, VERSION, yamlio
+from modelrollout.api.resource import MAX_NAME_LENGTH, NAME_PATTERN
 from modelrollout.api.spec import ModelDeploymentSpec
 from modelrollout.api.status import ModelDeploymentStatus
 
@@ -88,12 +89,23 @@ def to_structural(node: Any, defs: dict[str, Any]) -> Any:
             out[key] = value
     if "properties" in out:
         out.setdefault("type", "object")
-        if isinstance(out.get("default"), dict):
-            # Let the API server apply the nested defaults instead of repeating them here.
-            out["default"] = {}
+    if "default" in out:
+        # The whole default, as the model would fill it in. Not `{}`: the API server validates
+        # every default against its node's CEL rules *as written* when the CRD is created, so
+        # a rule reading `self.type` fails on a bare `{}` (and the CRD is refused).
+        out["default"] = _without_nulls(out["default"])
     if "enum" in out and "type" not in out:
         out["type"] = "string"
     return out
+
+
+def _without_nulls(value: Any) -> Any:
+    """A default as it appears on the wire: unset optionals left out (pydantic writes null)."""
+    if isinstance(value, dict):
+        return {k: _without_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_without_nulls(v) for v in value]
+    return value
 
 
 def model_schema(model: type) -> dict[str, Any]:
@@ -108,12 +120,18 @@ def openapi_schema() -> dict[str, Any]:
         "type": "object",
         "description": "A model served on Kubernetes (online, batch or hybrid) and rolled out by canary.",
         "required": ["spec"],
-        # Children are named <name>-canary, <name>-stable: keep them valid DNS labels.
+        # Children are named after the object (<name>-stable, <name>-batch, Service <name>): it must
+        # be a name every child kind accepts (Services want DNS-1035 labels, CronJobs <= 52).
         "x-kubernetes-validations": [
             {
-                "rule": "size(self.metadata.name) <= 50",
-                "message": "metadata.name must be at most 50 characters",
-            }
+                "rule": f"size(self.metadata.name) <= {MAX_NAME_LENGTH}",
+                "message": f"metadata.name must be at most {MAX_NAME_LENGTH} characters",
+            },
+            {
+                "rule": f"self.metadata.name.matches('{NAME_PATTERN}')",
+                "message": "metadata.name must be a DNS-1035 label (lowercase letters, digits and '-', "
+                "starting with a letter): Services are named after it",
+            },
         ],
         "properties": {
             "apiVersion": {"type": "string"},

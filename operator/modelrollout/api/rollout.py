@@ -109,7 +109,10 @@ class Analysis(ApiModel):
     error_limit: int = Field(
         default=3, ge=0, le=100, description="Provider errors (unreachable, invalid query) tolerated."
     )
-    metrics: Annotated[list[MetricCheck], Field(min_length=1, max_length=32)]
+    metrics: Annotated[list[MetricCheck], Field(min_length=1, max_length=32)] = Field(
+        description="The checks, keyed by name: two checks with one name are refused at apply time.",
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
+    )
 
     @model_validator(mode="after")
     def _unique_names(self) -> Analysis:

@@ -64,12 +64,26 @@ class AnalysisCounts(StatusModel):
     inconclusives: Annotated[int, Field(ge=0)] = 0
 
 
+class RequestResult(StatusModel):
+    """What became of a manual request: acted on, or refused (and why)."""
+
+    kind: Literal["promote", "abort", "retry"]
+    value: Annotated[str, Field(max_length=253)]
+    outcome: Literal["Accepted", "Refused"]
+    message: Annotated[str, Field(max_length=1024)] = ""
+    time: str
+
+
 class HandledRequests(StatusModel):
-    """Tokens of the manual requests (annotations) already acted on: each acts exactly once."""
+    """The manual requests (annotation values) already handled: each is handled exactly once,
+    acted on or refused, and never kept for a later rollout."""
 
     promote: str | None = None
     abort: str | None = None
     retry: str | None = None
+    results: Annotated[list[RequestResult], Field(max_length=3)] = Field(
+        default=[], description="The outcome of the last request of each kind."
+    )
 
 
 class RolloutStatus(StatusModel):

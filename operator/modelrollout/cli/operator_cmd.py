@@ -35,11 +35,13 @@ def run(args: argparse.Namespace) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     asyncio.run(
-        kopf.operator(
-            standalone=True,
-            clusterwide=not args.namespace,
-            namespaces=args.namespace or None,
-            liveness_endpoint=args.liveness or None,
-        )
+        kopf.operator(standalone=True, liveness_endpoint=args.liveness or None, **scope(args.namespace))
     )
     return 0
+
+
+def scope(namespaces: list[str]) -> dict[str, object]:
+    """kopf's scope arguments: cluster-wide with no namespaces, else exactly those namespaces.
+    kopf iterates `namespaces` in both modes, so it is a tuple, never None (None crashed its
+    namespace observer at start-up in cluster-wide mode)."""
+    return {"clusterwide": not namespaces, "namespaces": tuple(namespaces)}

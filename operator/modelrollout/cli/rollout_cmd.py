@@ -1,14 +1,17 @@
 """`modelrollout status|promote|abort|retry|pause|resume NAME` (also `kubectl modelrollout ...`).
 
-promote/abort/retry write a request annotation with a fresh token; the operator acts on each
-token exactly once and records it in `status.handledRequests`. pause/resume set the
-declarative `spec.rollout.paused` (under GitOps, change it in Git instead).
+promote/abort/retry write a request annotation `<fresh token>@<version>`, naming the version
+they are meant for; the operator handles each value exactly once (acts on the rollout of that
+version, or refuses) and records the outcome in `status.handledRequests`, which the command
+waits for and prints. With nothing to act on, the command refuses before writing anything.
+pause/resume set the declarative `spec.rollout.paused` (under GitOps, change it in Git instead).
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import time
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -21,32 +24,34 @@ REQUESTS = {
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    def add(name: str, help: str, func) -> None:
+    def add(name: str, help: str, func) -> argparse.ArgumentParser:
         parser = subparsers.add_parser(name, help=help)
         parser.add_argument("name", help="ModelDeployment name")
         parser.add_argument("-n", "--namespace", default=None, help="namespace (default: the context's)")
+        parser.add_argument("--kubeconfig", default=None, help="kubeconfig file (default: $KUBECONFIG)")
+        parser.add_argument("--context", default=None, help="kubeconfig context (default: the current one)")
         parser.set_defaults(func=func, action=name)
+        return parser
 
     add("status", "show phase, weights and the last analysis checks", run_status)
     for name, help in REQUESTS.items():
-        add(name, help, run_request)
+        parser = add(name, help, run_request)
+        parser.add_argument(
+            "--wait",
+            type=float,
+            default=30.0,
+            metavar="SECONDS",
+            help="wait this long for the operator's answer (0: do not wait)",
+        )
     add("pause", "hold the rollout at its current step (sets spec.rollout.paused)", run_pause)
     add("resume", "continue a paused rollout", run_pause)
 
 
 def _client_and_namespace(args: argparse.Namespace):
-    from kubernetes import config
+    from modelrollout.kube.client import connect
 
-    from modelrollout.kube.client import KubeClient, load_api_client
-
-    namespace = args.namespace
-    if namespace is None:
-        try:
-            _, context = config.list_kube_config_contexts()
-            namespace = context.get("context", {}).get("namespace", "default")
-        except Exception:  # noqa: BLE001 - in-cluster or no kubeconfig: the default namespace
-            namespace = "default"
-    return KubeClient(load_api_client()), namespace
+    kube, namespace = connect(kubeconfig=args.kubeconfig, context=args.context)
+    return kube, args.namespace or namespace
 
 
 def _get(kube, namespace: str, name: str) -> dict[str, Any] | None:
@@ -67,22 +72,80 @@ def run_status(args: argparse.Namespace) -> int:
     return 0
 
 
+ACTIVE = ("Progressing", "Paused", "Promoting")
+
+
+def request_target(kind: str, body: dict[str, Any]) -> tuple[str | None, str]:
+    """(the version a request acts on, or None with the reason there is nothing to act on)."""
+    status = body.get("status") or {}
+    rollout = status.get("rollout") or {}
+    if kind in ("promote", "abort"):
+        if rollout.get("phase") in ACTIVE:
+            if kind == "promote" and rollout.get("phase") == "Promoting":
+                return None, f"{rollout.get('canaryVersion')} is already being promoted"
+            return rollout.get("canaryVersion"), ""
+        last = f" (the last rollout is {rollout['phase']})" if rollout.get("phase") else ""
+        return None, f"nothing to {kind}: no rollout is in progress{last}"
+    model = (body.get("spec") or {}).get("model") or {}
+    if (
+        status.get("rejectedVersion")
+        and status["rejectedVersion"] == f"{model.get('version')}@{model.get('image')}"
+    ):
+        return model.get("version"), ""
+    return None, f"nothing to retry: {model.get('version')} was not rolled back"
+
+
 def run_request(args: argparse.Namespace) -> int:
     from modelrollout import GROUP
     from modelrollout.kube import kinds as K
 
     kube, namespace = _client_and_namespace(args)
-    if _get(kube, namespace, args.name) is None:
+    body = _get(kube, namespace, args.name)
+    if body is None:
         return 1
-    token = f"{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}-{uuid.uuid4().hex[:6]}"
+    target, why = request_target(args.action, body)
+    if target is None:
+        print(f"{namespace}/{args.name}: {why}", file=sys.stderr)
+        return 1
+    value = f"{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}-{uuid.uuid4().hex[:6]}@{target}"
     kube.patch(
         K.MODEL_DEPLOYMENT,
         namespace,
         args.name,
-        {"metadata": {"annotations": {f"{GROUP}/{args.action}": token}}},
+        {"metadata": {"annotations": {f"{GROUP}/{args.action}": value}}},
     )
-    print(f"{args.action} requested for {namespace}/{args.name} (token {token})")
-    return 0
+    if args.wait <= 0:
+        print(f"{args.action} of {target} sent to {namespace}/{args.name} ({value})")
+        return 0
+    result = _wait_for_answer(kube, namespace, args.name, args.action, value, args.wait)
+    if result is None:
+        print(
+            f"{args.action} of {target} sent to {namespace}/{args.name}; the operator has not answered "
+            f"within {args.wait:g}s (is it running?)",
+            file=sys.stderr,
+        )
+        return 2
+    accepted = result.get("outcome") == "Accepted"
+    print(
+        f"{namespace}/{args.name}: {args.action} {'accepted' if accepted else 'refused'}: {result.get('message', '')}",
+        file=sys.stdout if accepted else sys.stderr,
+    )
+    return 0 if accepted else 1
+
+
+def _wait_for_answer(kube, namespace: str, name: str, kind: str, value: str, seconds: float) -> dict | None:
+    """The operator's outcome for this request value, polled until `seconds` pass."""
+    from modelrollout.kube import kinds as K
+
+    deadline = time.monotonic() + seconds
+    while True:
+        body = kube.get(K.MODEL_DEPLOYMENT, namespace, name) or {}
+        handled = (body.get("status") or {}).get("handledRequests") or {}
+        if handled.get(kind) == value:
+            return next((r for r in handled.get("results") or [] if r.get("value") == value), {})
+        if time.monotonic() >= deadline:
+            return None
+        time.sleep(min(1.0, max(deadline - time.monotonic(), 0.05)))
 
 
 def run_pause(args: argparse.Namespace) -> int:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import secrets
 import threading
 import time
 from typing import Any
@@ -50,6 +51,37 @@ def load_api_client() -> k8s.ApiClient:
     except k8s_config.ConfigException:
         k8s_config.load_kube_config()
     return k8s.ApiClient()
+
+
+def event_name(involved_name: str, now_ns: int | None = None) -> str:
+    """`<object>.<hex time><hex random>`, as client-go's recorder names events. Not
+    `generateName: <object>.`: the API server refuses a generateName ending in a dot (a name
+    must be a DNS subdomain), so every event would be lost."""
+    stamp = time.time_ns() if now_ns is None else now_ns
+    return f"{involved_name}.{stamp:x}{secrets.randbelow(1 << 16):04x}"
+
+
+def connect(*, kubeconfig: str | None = None, context: str | None = None) -> tuple[KubeClient, str]:
+    """A client for the CLI, and the namespace its context names ("default" in-cluster or when
+    the context names none)."""
+    if os.environ.get("MODELROLLOUT_KUBE_SERVER") and not (kubeconfig or context):
+        return KubeClient(load_api_client()), "default"
+    try:
+        _, active = k8s_config.list_kube_config_contexts(config_file=kubeconfig)
+        if context is not None:
+            contexts, _ = k8s_config.list_kube_config_contexts(config_file=kubeconfig)
+            active = next((c for c in contexts if c["name"] == context), None)
+            if active is None:
+                raise ValueError(f"context {context!r} not found in the kubeconfig")
+        configuration = k8s.Configuration()
+        k8s_config.load_kube_config(
+            config_file=kubeconfig, context=context, client_configuration=configuration
+        )
+        namespace = (active or {}).get("context", {}).get("namespace") or "default"
+        return KubeClient(k8s.ApiClient(configuration)), namespace
+    except k8s_config.ConfigException:
+        k8s_config.load_incluster_config()
+        return KubeClient(k8s.ApiClient()), "default"
 
 
 class KubeClient:
@@ -185,7 +217,7 @@ class KubeClient:
         event = {
             "apiVersion": EVENT.api_version,
             "kind": "Event",
-            "metadata": {"generateName": f"{meta['name']}.", "namespace": meta["namespace"]},
+            "metadata": {"name": event_name(meta["name"]), "namespace": meta["namespace"]},
             "eventTime": now,
             "reportingController": f"modelrollout.io/{FIELD_MANAGER}",
             "reportingInstance": os.environ.get("HOSTNAME", FIELD_MANAGER),

@@ -25,6 +25,7 @@ from modelrollout.api.status import (
     RolloutStatus,
 )
 from modelrollout.rollout import reasons as R
+from modelrollout.rollout import requests as Q
 from modelrollout.rollout.decision import ACTIVE, Analyze, Cluster, Decision, Event, Requests, identity
 from modelrollout.rollout.steps import effective_steps
 from modelrollout.rollout.timing import POLL_SECONDS, analysis_wait, elapsed, next_due, ts
@@ -49,15 +50,29 @@ class _Ctx:
         self.rejected = status.rejected_version
         self.handled = status.handled_requests
         self.events: list[Event] = []
-        self.requests = requests
+        self.pending = Q.pending(
+            {"promote": requests.promote, "abort": requests.abort, "retry": requests.retry}, self.handled
+        )
         self.flags = {"promoted": False, "rolled_back": False, "started": False}
 
-    def new_request(self, kind: str) -> bool:
-        token = getattr(self.requests, kind)
-        if token is None or token == getattr(self.handled, kind):
-            return False
-        self.handled = self.handled.model_copy(update={kind: token})
-        return True
+    def answer(self, request: Q.Request, *, refused: str | None, accepted: str = "") -> bool:
+        """Marks a request handled either way; a refusal is a Warning event saying why."""
+        message = refused or accepted
+        self.handled = Q.record(
+            self.handled, request, accepted=refused is None, message=message, time=ts(self.now)
+        )
+        if refused is not None:
+            self.event("Warning", R.REFUSED[request.kind], refused)
+        return refused is None
+
+    def refuse_leftovers(self) -> None:
+        """Requests this decision did not act on are refused now, never kept for a later rollout."""
+        r = self.rollout
+        active = r.canary_version if r is not None and r.phase in ACTIVE else None
+        for request in self.pending.values():
+            why = Q.refusal(request, active_version=active, active_before=False, phase=r.phase if r else None)
+            self.answer(request, refused=why or f"{request.kind} was not acted on")
+        self.pending = {}
 
     def update(self, **changes: object) -> RolloutStatus:
         assert self.rollout is not None
@@ -78,6 +93,7 @@ class _Ctx:
     ) -> Decision:
         # `stable` overrides what the stable track runs (the candidate while promoting); the
         # reported stable version changes only when a promotion completes (self.stable).
+        self.refuse_leftovers()
         return Decision(
             stable_model=stable or self.stable,
             canary_model=canary,
@@ -107,21 +123,20 @@ def decide(
     if status.stable_version is None:
         # First deployment: nothing to compare against; the candidate is the stable track.
         return ctx.decision(canary=None, weight=0, stable=spec.model)
-    if ctx.new_request("retry"):
-        ctx.rejected = None
-        ctx.event("Normal", R.RETRY_REQUESTED, f"retrying {identity(spec.model)}")
+    _retry(ctx)
     candidate_id = identity(spec.model)
     if candidate_id == identity(ctx.stable):
         return _settle(ctx, superseded=True)
     if candidate_id == ctx.rejected:
         return _settle(ctx, superseded=False)
     r = ctx.rollout
-    if (
-        r is None
-        or r.phase not in ACTIVE
-        or identity(ModelRef(name=spec.model.name, version=r.canary_version, image=r.canary_image))
-        != candidate_id
-    ):
+    active_before = (
+        r is not None
+        and r.phase in ACTIVE
+        and identity(ModelRef(name=spec.model.name, version=r.canary_version, image=r.canary_image))
+        == candidate_id
+    )
+    if not active_before:
         if r is not None and r.phase in ACTIVE:
             ctx.event(
                 "Normal",
@@ -129,14 +144,43 @@ def decide(
                 f"rollout of {r.canary_version} superseded by {spec.model.version}; analysis restarts",
             )
         _start(ctx)
-    if ctx.new_request("abort"):
+    if _take(ctx, "abort", active_before=active_before):
         return _rollback(ctx, phase="RolledBack", reason=R.ABORTED, message="rollout aborted by request")
-    if ctx.new_request("promote") and ctx.rollout.phase in ("Progressing", "Paused"):
+    if _take(ctx, "promote", active_before=active_before):
         ctx.update(phase="Promoting", message="promotion requested: skipping the remaining steps")
         ctx.event("Normal", R.PROMOTE_REQUESTED, f"promoting {spec.model.version} by request")
     if ctx.rollout.phase == "Promoting":
         return _promote(ctx, cluster)
     return _progress(ctx, cluster, analyze)
+
+
+def _retry(ctx: _Ctx) -> None:
+    """A retry acts only when the spec names the version that was rolled back."""
+    request = ctx.pending.pop("retry", None)
+    if request is None:
+        return
+    candidate = identity(ctx.candidate)
+    if ctx.rejected is None or ctx.rejected != candidate:
+        why = f"nothing to retry: {ctx.candidate.version} was not rolled back"
+    elif request.target is not None and request.target != ctx.candidate.version:
+        why = f"retry was for {request.target}; the rolled-back version is {ctx.candidate.version}"
+    else:
+        why = None
+    if ctx.answer(request, refused=why, accepted=f"retrying {candidate}"):
+        ctx.rejected = None
+        ctx.event("Normal", R.RETRY_REQUESTED, f"retrying {candidate}")
+
+
+def _take(ctx: _Ctx, kind: str, *, active_before: bool) -> bool:
+    """Whether a pending promote/abort acts on the rollout in progress (else it is refused)."""
+    request = ctx.pending.pop(kind, None)
+    if request is None:
+        return False
+    r = ctx.rollout
+    why = Q.refusal(request, active_version=r.canary_version, active_before=active_before, phase=r.phase)
+    if why is None and kind == "promote" and r.phase == "Promoting":
+        why = f"{r.canary_version} is already being promoted"
+    return ctx.answer(request, refused=why, accepted=f"{kind} of {r.canary_version}")
 
 
 def _start(ctx: _Ctx) -> None:

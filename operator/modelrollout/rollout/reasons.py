@@ -16,3 +16,7 @@ ABORTED = "Aborted"
 SPEC_REVERTED = "SpecReverted"
 PROMOTE_REQUESTED = "PromoteRequested"
 RETRY_REQUESTED = "RetryRequested"
+PROMOTE_REFUSED = "PromoteRefused"
+ABORT_REFUSED = "AbortRefused"
+RETRY_REFUSED = "RetryRefused"
+REFUSED = {"promote": PROMOTE_REFUSED, "abort": ABORT_REFUSED, "retry": RETRY_REFUSED}

@@ -1,0 +1,246 @@
+"""Manual requests (promote, abort, retry) against every phase: each acts on the rollout that
+exists when it is made, or is consumed and refused with an event; never kept for later."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from modelrollout.api.spec import parse_spec
+from modelrollout.api.status import CheckResult, ModelDeploymentStatus
+from modelrollout.rollout import reasons as R
+from modelrollout.rollout.decision import Cluster, Requests
+from modelrollout.rollout.machine import decide
+from modelrollout.rollout.requests import parse
+
+T0 = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
+READY = Cluster(canary_ready=True, stable_ready=True, stable_version="1.0.0", weight_settled=True)
+
+
+def spec(version="2.0.0", **rollout):
+    rollout.setdefault("steps", [{"setWeight": 10, "pause": "10m"}, {"setWeight": 50, "pause": "10m"}])
+    rollout.setdefault("scaleDownDelay", "0s")
+    return parse_spec(
+        {"model": {"name": "iris", "version": version, "image": f"reg/iris:{version}"}, "rollout": rollout}
+    )
+
+
+FAILING_ANALYSIS = {
+    "prometheus": {"address": "http://127.0.0.1:9090"},
+    "interval": "30s",
+    "metrics": [{"name": "p99", "template": "latency-p99", "max": 0.5}],
+}
+
+
+class Driver:
+    """decide() as the controller calls it: status in, status out, the clock moving forward."""
+
+    def __init__(self, spec, status=None, cluster=READY):
+        self.spec, self.cluster, self.now = spec, cluster, T0
+        self.status = status if status is not None else serving_v1()
+        self.events: list[tuple[str, str]] = []
+
+    def tick(self, seconds=1.0, **requests):
+        self.now += timedelta(seconds=seconds)
+        failing = [
+            CheckResult(metric="p99", query="q", value=9.0, verdict="fail", message="p99 = 9", time="t")
+        ]
+        d = decide(
+            self.spec,
+            self.status,
+            self.cluster,
+            requests=Requests(**requests),
+            analyze=lambda: failing,
+            now=self.now,
+        )
+        self.cluster = Cluster(**{**self.cluster.__dict__, "observed_weight": d.weight})
+        self.status = self.status.model_copy(update=d.status_fields())
+        self.events += [(e.reason, e.message) for e in d.events]
+        return d
+
+    def result(self, kind):
+        return next(r for r in self.status.handled_requests.results if r.kind == kind)
+
+    @property
+    def phase(self):
+        return self.status.rollout.phase if self.status.rollout else None
+
+
+def serving_v1() -> ModelDeploymentStatus:
+    return ModelDeploymentStatus(stable_version="1.0.0", stable_image="reg/iris:1.0.0", phase="Ready")
+
+
+def progressing() -> Driver:
+    d = Driver(spec())
+    d.tick()
+    d.tick()
+    assert d.phase == "Progressing"
+    return d
+
+
+def paused() -> Driver:
+    d = progressing()
+    d.spec = spec(paused=True)
+    d.tick()
+    assert d.phase == "Paused"
+    return d
+
+
+def promoting() -> Driver:
+    d = progressing()
+    d.tick(promote="p0")
+    d.cluster = Cluster(**{**d.cluster.__dict__, "stable_version": "1.0.0"})
+    d.tick()
+    assert d.phase == "Promoting"
+    return d
+
+
+def succeeded() -> Driver:
+    d = promoting()
+    d.cluster = Cluster(**{**d.cluster.__dict__, "stable_version": "2.0.0", "stable_ready": True})
+    d.tick()
+    assert d.phase == "Succeeded" and d.status.stable_version == "2.0.0"
+    return d
+
+
+def rolled_back() -> Driver:
+    d = progressing()
+    d.tick(abort="a0")
+    assert d.phase == "RolledBack"
+    return d
+
+
+def failed() -> Driver:
+    d = Driver(spec(analysis=FAILING_ANALYSIS, progressDeadline="1m"))
+    d.tick()
+    d.tick()
+    d.cluster = Cluster(**{**d.cluster.__dict__, "canary_ready": False})
+    d.tick(120)
+    assert d.phase == "Failed"
+    return d
+
+
+def ready() -> Driver:
+    d = Driver(spec("1.0.0"))
+    d.tick()
+    assert d.phase is None
+    return d
+
+
+def first_version_starting() -> Driver:
+    d = Driver(spec("1.0.0"), status=ModelDeploymentStatus(), cluster=Cluster())
+    d.tick()
+    return d
+
+
+PHASES = {
+    "first-version-starting": first_version_starting,
+    "ready": ready,
+    "progressing": progressing,
+    "paused": paused,
+    "promoting": promoting,
+    "succeeded": succeeded,
+    "rolled-back": rolled_back,
+    "failed": failed,
+}
+
+# (phase, request) -> accepted?
+ACTS = {
+    ("progressing", "promote"): True,
+    ("paused", "promote"): True,
+    ("progressing", "abort"): True,
+    ("paused", "abort"): True,
+    ("promoting", "abort"): True,
+    ("rolled-back", "retry"): True,
+    ("failed", "retry"): True,
+}
+
+
+@pytest.mark.parametrize("kind", ["promote", "abort", "retry"])
+@pytest.mark.parametrize("phase", list(PHASES))
+def test_every_request_in_every_phase_is_handled_once(phase, kind):
+    d = PHASES[phase]()
+    before = len(d.events)
+    d.tick(**{kind: "req-1"})
+    result = d.result(kind)
+    accepted = ACTS.get((phase, kind), False)
+    assert getattr(d.status.handled_requests, kind) == "req-1"  # consumed either way
+    assert result.outcome == ("Accepted" if accepted else "Refused"), result.message
+    refused_events = [e for e in d.events[before:] if e[0] == R.REFUSED[kind]]
+    assert bool(refused_events) != accepted
+    if not accepted:
+        assert refused_events[0][1] == result.message and result.message
+    # the same value never acts again, whatever happens next
+    events = len(d.events)
+    d.tick(**{kind: "req-1"})
+    assert [e for e in d.events[events:] if e[0] in (R.REFUSED[kind], R.PROMOTE_REQUESTED, R.ABORTED)] == []
+
+
+def test_stale_promote_does_not_skip_the_next_rollout():
+    """The bug found on a real cluster: promote while the first version was starting, then a
+    new version -> it went to Succeeded in seconds with every step and analysis skipped."""
+    d = first_version_starting()
+    d.tick(promote="early")
+    assert d.result("promote").outcome == "Refused"
+    assert "no rollout" in d.result("promote").message
+    d.status = d.status.model_copy(update={"stable_version": "1.0.0", "stable_image": "reg/iris:1.0.0"})
+    d.cluster = READY
+    d.spec = spec("2.0.0")
+    for _ in range(30):  # the annotation is still on the object, as with GitOps
+        d.tick(10, promote="early")
+    assert d.phase == "Progressing" and d.status.rollout.step == 0
+
+
+def test_promote_arriving_with_the_new_version_is_not_for_it():
+    d = ready()
+    d.spec = spec("2.0.0")
+    d.tick(promote="gitops-1")
+    assert d.phase == "Progressing"
+    assert (
+        d.result("promote").outcome == "Refused" and "arrived with the start" in d.result("promote").message
+    )
+
+
+def test_promote_targeted_at_the_new_version_acts_even_in_the_same_change():
+    d = ready()
+    d.spec = spec("2.0.0")
+    d.tick(promote="gitops-1@2.0.0")
+    assert d.phase == "Promoting" and d.result("promote").outcome == "Accepted"
+
+
+def test_promote_for_a_superseded_version_is_refused():
+    d = progressing()
+    d.spec = spec("3.0.0")
+    d.tick()
+    d.tick(promote="cli-1@2.0.0")
+    assert d.phase == "Progressing" and d.status.rollout.canary_version == "3.0.0"
+    assert d.result("promote").message == "promote was for 2.0.0; the rollout in progress is 3.0.0"
+
+
+def test_abort_wins_over_promote_in_the_same_reconcile():
+    d = progressing()
+    d.tick(promote="p1", abort="a1")
+    assert d.phase == "RolledBack"
+    assert d.result("abort").outcome == "Accepted" and d.result("promote").outcome == "Refused"
+
+
+def test_retry_then_the_rollout_starts_again():
+    d = rolled_back()
+    d.tick(retry="r1@2.0.0")
+    assert d.result("retry").outcome == "Accepted"
+    assert d.phase == "Progressing" and d.status.rejected_version is None
+
+
+def test_retry_for_another_version_is_refused():
+    d = rolled_back()
+    d.tick(retry="r1@9.9.9")
+    assert d.result("retry").outcome == "Refused" and d.status.rejected_version is not None
+
+
+@pytest.mark.parametrize(
+    ("value", "target"),
+    [("t1", None), ("t1@2.0.0", "2.0.0"), ("@2.0.0", None), ("t1@", None), ("a@b@1.0", "1.0")],
+)
+def test_request_values_name_their_target_version(value, target):
+    assert parse("promote", value).target == target
