@@ -11,14 +11,15 @@ KIND_CLUSTER ?= modelrollout
 IMAGE ?= modelrollout/iris:dev
 OPERATOR_IMAGE ?= modelrollout/operator:dev
 
-.PHONY: help install system-deps test unit handlers integration e2e crds lint format bench bench-batch bench-canary demo demo-online demo-batch demo-canary chart-lint clean
+.PHONY: help install system-deps test test-cluster unit handlers integration e2e crds lint format bench bench-batch bench-canary demo demo-online demo-batch demo-canary chart-lint clean
 
 help:
 	@echo "make demo    - train the example model, serve it, predict (deploys to a cluster when one is reachable)"
 	@echo "make demo-batch  - a batch run into SQLite, then lookups from it (batch and hybrid)"
 	@echo "make demo-canary - a canary judged against a local Prometheus: rolled back, then promoted"
 	@echo "make test    - install everything and run unit, handler and integration tests (e2e skips without a cluster)"
-	@echo "make crds    - regenerate crds/ from the pydantic API models"
+	@echo "make test-cluster - the real-API tier against the API server in KUBECONFIG (skips without one)"
+	@echo "make crds    - regenerate crds/ and the chart's RBAC from the code"
 	@echo "make lint    - ruff + helm lint"
 	@echo "make bench   - benchmarks, printed as tables"
 	@echo "make e2e     - create a kind cluster (needs Docker), load images, run tests/e2e"
@@ -59,6 +60,12 @@ unit: install
 
 handlers: install
 	$(BIN)/pytest tests/handlers $(PYTEST_ARGS)
+
+# The real-API tier: a real Kubernetes API server from KUBECONFIG (skipped with the reason
+# when there is none). A bare control plane gets a fake node (kubelet-lite, see tests/cluster).
+test-cluster: install $(HELM)
+	@if [ -z "$$KUBECONFIG" ]; then echo "test-cluster: KUBECONFIG is not set: every real-API test will be skipped"; fi
+	$(BIN)/pytest tests/cluster -v -rs $(PYTEST_ARGS)
 
 integration: install system-deps
 	$(BIN)/pytest tests/integration $(PYTEST_ARGS)

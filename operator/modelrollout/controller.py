@@ -225,6 +225,15 @@ def reconcile(kube: KubeClient, body: dict[str, Any], now: datetime | None = Non
     return result
 
 
+def handoff_manifest(kind: K.Kind, namespace: str, name: str, fields: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "apiVersion": kind.api_version,
+        "kind": kind.kind,
+        "metadata": {"name": name, "namespace": namespace},
+        **fields,
+    }
+
+
 def carry_out(kube: KubeClient, body: dict[str, Any], decided: Plan, previous: ModelDeploymentStatus) -> Plan:
     """Apply, delete, then report. A failed apply becomes a Degraded condition, not a crash."""
     meta = body["metadata"]
@@ -232,8 +241,10 @@ def carry_out(kube: KubeClient, body: dict[str, Any], decided: Plan, previous: M
     status = decided.status
     events = list(decided.events)
     try:
-        for kind, child, patch in decided.handoff:
-            kube.patch(K.BY_KIND[kind], ns, child, patch, field_manager=HANDOFF_MANAGER)
+        for kind, child, fields in decided.handoff:
+            # An apply, not an update: an update that changes no value records no owner, so the
+            # field would still fall back to its default once the operator stops applying it.
+            kube.apply(handoff_manifest(K.BY_KIND[kind], ns, child, fields), field_manager=HANDOFF_MANAGER)
         for manifest in decided.apply:
             kube.apply(manifest)
         for kind, child in decided.delete:

@@ -32,6 +32,14 @@ def _cluster_reason() -> str | None:
         )
     except (subprocess.SubprocessError, OSError) as exc:
         return f"the cluster in KUBECONFIG is not reachable: {exc}"
+    nodes = subprocess.run(
+        ["kubectl", "get", "nodes", "-o", "jsonpath={.items[*].metadata.name}", "--request-timeout=5s"],
+        capture_output=True,
+        text=True,
+        timeout=15,
+    ).stdout.split()
+    if not [n for n in nodes if not n.startswith("lite-node")]:
+        return "the cluster has no node that runs containers (a bare control plane: use `make test-cluster`)"
     return None
 
 

@@ -34,6 +34,8 @@ def run(args: argparse.Namespace) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if not args.verbose:
+        logging.getLogger("kopf.objects").addFilter(quiet_wake)
     asyncio.run(
         kopf.operator(standalone=True, liveness_endpoint=args.liveness or None, **scope(args.namespace))
     )
@@ -45,3 +47,9 @@ def scope(namespaces: list[str]) -> dict[str, object]:
     kopf iterates `namespaces` in both modes, so it is a tuple, never None (None crashed its
     namespace observer at start-up in cluster-wide mode)."""
     return {"clusterwide": not namespaces, "namespaces": tuple(namespaces)}
+
+
+def quiet_wake(record) -> bool:
+    """kopf logs every run of the watch-event handler at INFO (one line per watch event of
+    every object): kept out of the log unless --verbose."""
+    return not (record.levelno <= 20 and "Handler 'wake'" in record.getMessage())

@@ -135,14 +135,14 @@ class KubeClient:
         query = [("labelSelector", label_selector)] if label_selector else []
         return self._request("GET", kind.collection_path(namespace), query=query).get("items", [])
 
-    def apply(self, manifest: dict[str, Any]) -> dict[str, Any]:
+    def apply(self, manifest: dict[str, Any], *, field_manager: str = FIELD_MANAGER) -> dict[str, Any]:
         """Server-side apply with the operator's field manager (force: the operator owns these)."""
         kind = kind_of(manifest)
         meta = manifest["metadata"]
         return self._request(
             "PATCH",
             kind.object_path(meta.get("namespace"), meta["name"]),
-            query=[("fieldManager", FIELD_MANAGER), ("force", "true")],
+            query=[("fieldManager", field_manager), ("force", "true")],
             body=manifest,
             content_type=APPLY,
         )
@@ -168,6 +168,7 @@ class KubeClient:
         self._request(
             "PATCH",
             kind.object_path(namespace, name) + "/status",
+            query=[("fieldManager", FIELD_MANAGER)],
             body={"status": status},
             content_type=MERGE,
         )

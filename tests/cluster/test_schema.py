@@ -1,0 +1,78 @@
+"""The CRD as the real API server judges it: installed and Established, every sample and good
+spec accepted, every malformed spec of the unit tier refused with the field named."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.cluster.conftest import ROOT, kubectl, run_kubectl
+from tests.support.crdschema import model_deployment
+from tests.unit.test_bad_input import BAD, VALID
+from tests.unit.test_object_names import SPEC as EVERY_CHILD_SPEC
+from tests.unit.test_render_serving import VARIANTS
+
+SAMPLES = sorted((ROOT / "bentos").rglob("*modeldeployment*.yaml"))
+
+
+def dry_run(obj: dict, namespace: str):
+    obj = {**obj, "metadata": {**obj["metadata"], "namespace": namespace}}
+    return run_kubectl("create", "--dry-run=server", "--validate=strict", "-f", "-", input=json.dumps(obj))
+
+
+def test_crd_is_accepted_and_established(crd):
+    status = json.loads(kubectl("get", "crd", crd, "-o", "json"))["status"]
+    conditions = {c["type"]: c["status"] for c in status["conditions"]}
+    assert conditions["Established"] == "True" and conditions["NamesAccepted"] == "True"
+    assert status["acceptedNames"]["shortNames"] == ["mdep"]
+    # the printer columns work: `kubectl get mdep` answers (no objects yet is fine)
+    kubectl("get", "mdep", "-A")
+
+
+def test_crd_as_committed_before_the_fix_would_be_refused_for_the_reason_the_unit_tier_checks():
+    """The unit-tier check of CEL rules on defaults mirrors what this server does at creation."""
+    from tests.support.crdschema import cel_errors_on_defaults
+
+    schema = yaml.safe_load((ROOT / "crds" / "modelrollout.io_modeldeployments.yaml").read_text())
+    schema = schema["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    assert cel_errors_on_defaults(schema) == []
+
+
+@pytest.mark.parametrize("path", SAMPLES, ids=lambda p: p.name)
+def test_every_sample_is_accepted(path: Path, namespace):
+    for doc in yaml.safe_load_all(path.read_text()):
+        if doc and doc.get("kind") == "ModelDeployment":
+            result = dry_run(doc, namespace)
+            assert result.returncode == 0, result.stderr
+
+
+GOOD = {"valid": VALID, "every-child": {**VALID, **EVERY_CHILD_SPEC}} | {
+    f"variant-{k}": {**VALID, **v} for k, v in VARIANTS.items()
+}
+
+
+@pytest.mark.parametrize("spec", list(GOOD.values()), ids=list(GOOD))
+def test_every_good_spec_of_the_unit_tier_is_accepted(spec, namespace):
+    result = dry_run(model_deployment(spec, name="good"), namespace)
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize(("spec", "fragment"), [(s, f) for _, s, f in BAD], ids=[i for i, _, _ in BAD])
+def test_every_malformed_spec_of_the_unit_tier_is_refused_naming_the_field(spec, fragment, namespace):
+    result = dry_run(model_deployment(spec, name="bad"), namespace)
+    assert result.returncode != 0, "the API server accepted a malformed spec"
+    assert fragment in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize("name", ["1iris", "iris.v2", "a" * 46])
+def test_names_children_could_not_carry_are_refused(name, namespace):
+    result = dry_run(model_deployment(VALID, name=name), namespace)
+    assert result.returncode != 0 and "metadata.name" in result.stderr, result.stderr
+
+
+def test_longest_name_is_accepted(namespace):
+    result = dry_run(model_deployment(VALID, name="a" * 45), namespace)
+    assert result.returncode == 0, result.stderr
