@@ -109,9 +109,9 @@ def install(namespace: str, *values: str) -> Release:
         timeout=60,
     ).stdout
     docs = [d for d in yaml.safe_load_all(rendered) if d]
-    # the operator itself runs in the test process's reach (below), not as the chart's pod
-    objects = [d for d in docs if d["kind"] != "Deployment"]
-    apply("\n---\n".join(yaml.safe_dump(d) for d in objects))
+    # every object, the operator's Deployment included, as the API server validates it (the
+    # tests below run the operator as a local process under this release's service account)
+    apply("\n---\n".join(yaml.safe_dump(d) for d in docs))
     return Release(name, namespace, docs)
 
 

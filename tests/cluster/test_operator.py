@@ -66,6 +66,8 @@ def delete_and_wait_for_collection(namespace: str) -> None:
 @pytest.mark.parametrize("scope", ["cluster-wide", "namespaced"])
 def test_lifecycle_on_a_real_api_server(scope, namespace_factory, operator_factory, fake_node):
     namespace = namespace_factory()
+    # the pods the operator creates meet the "restricted" Pod Security profile, enforced here
+    kubectl("label", "namespace", namespace, "pod-security.kubernetes.io/enforce=restricted")
     args = () if scope == "cluster-wide" else ("-n", namespace)
     operator = operator_factory(*args, label=scope)
     apply(model_deployment(namespace))
@@ -210,3 +212,24 @@ def test_spec_the_operator_cannot_act_on_is_a_condition_and_an_event(namespace, 
     )
     assert events[0]["type"] == "Warning"
     assert run_kubectl("get", "mdep", "iris", "-n", namespace).returncode == 0
+
+
+def test_hybrid_mode_cronjob_is_accepted_and_its_pods_meet_restricted(namespace, operator_factory, fake_node):
+    kubectl("label", "namespace", namespace, "pod-security.kubernetes.io/enforce=restricted")
+    operator_factory()
+    batch = {"schedule": "0 2 * * *", "input": {"path": "/data/in.parquet", "keyColumns": ["id"]}}
+    apply(model_deployment(namespace, mode="hybrid", batch=batch))
+    cronjob = wait_until(lambda: get("cronjob", "iris-batch", namespace), timeout=60, what="the CronJob")
+    assert cronjob["metadata"]["ownerReferences"][0]["kind"] == "ModelDeployment"
+    kubectl("create", "job", "--from=cronjob/iris-batch", "manual-1", "-n", namespace)
+    pods = wait_until(
+        lambda: json.loads(kubectl("get", "pods", "-n", namespace, "-l", "job-name=manual-1", "-o", "json"))[
+            "items"
+        ],
+        timeout=60,
+        what="the batch pod to be admitted",
+    )
+    assert pods[0]["spec"]["securityContext"]["runAsNonRoot"] is True
+    wait_until(
+        lambda: (status(namespace).get("batch") or {}).get("lastRun"), timeout=60, what="the run in status"
+    )
