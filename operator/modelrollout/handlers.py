@@ -1,4 +1,4 @@
-"""kopf registrations only: each handler hands one object to `controller.reconcile`.
+"""kopf registrations only: each handler hands one object to `reconcile.pipeline.reconcile`.
 
 One async daemon per ModelDeployment is its reconcile loop: it runs a reconcile in a worker
 thread (the kubernetes and Prometheus clients block; the event loop never does), then sleeps
@@ -22,10 +22,10 @@ from typing import Any
 
 import kopf
 
-from modelrollout import GROUP, PLURAL, VERSION, controller
-from modelrollout.kube import kinds as K
+from modelrollout import GROUP, PLURAL, VERSION
 from modelrollout.kube.client import ApiError, KubeClient, load_api_client
-from modelrollout.plan import possible_children
+from modelrollout.reconcile import children, pipeline
+from modelrollout.reconcile.plan import Plan
 
 RESOURCE = (GROUP, VERSION, PLURAL)
 RESYNC_SECONDS = float(os.environ.get("MODELROLLOUT_RESYNC_SECONDS", "30"))
@@ -53,12 +53,12 @@ def _waker(uid: str) -> asyncio.Event:
     return _wakers.setdefault(uid, asyncio.Event())
 
 
-def _guarded_reconcile(uid: str, snapshot: dict[str, Any]) -> controller.Plan | None:
+def _guarded_reconcile(uid: str, snapshot: dict[str, Any]) -> Plan | None:
     """Runs in the pool. None: the object is being deleted, nothing was done."""
     with _locks.setdefault(uid, threading.Lock()):
         if uid in _deleting or snapshot["metadata"].get("deletionTimestamp"):
             return None
-        return controller.reconcile(kube(), snapshot)
+        return pipeline.reconcile(kube(), snapshot)
 
 
 @kopf.on.startup()
@@ -90,7 +90,7 @@ def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
 def wake(event: dict[str, Any], body: kopf.Body, uid: str, **_: Any) -> None:
     """A new spec (generation not yet observed) or an unhandled request annotation: reconcile
     now rather than at the next resync. Raw events persist nothing, so this cannot loop."""
-    if event.get("type") in ("ADDED", "MODIFIED") and controller.needs_attention(body):
+    if event.get("type") in ("ADDED", "MODIFIED") and pipeline.needs_attention(body):
         _waker(uid).set()
 
 
@@ -112,7 +112,7 @@ async def reconcile_loop(body: kopf.Body, uid: str, stopped: kopf.DaemonStopped,
                 result = await loop.run_in_executor(_pool, _guarded_reconcile, uid, snapshot)
                 if result is None:
                     return
-                written = controller.status_wire(result.status)
+                written = pipeline.status_wire(result.status)
                 delay = min(result.requeue_after or RESYNC_SECONDS, RESYNC_SECONDS)
             except ApiError as exc:
                 level = logging.INFO if exc.status in TRANSIENT else logging.WARNING
@@ -153,8 +153,19 @@ def cleanup(name: str, namespace: str, uid: str, **_: Any) -> None:
 
 def _delete_children(name: str, namespace: str) -> None:
     client = kube()
-    for kind_name, child in possible_children(name):
-        kind = K.BY_KIND[kind_name]
-        if kind in (K.POD_MONITOR, K.HTTP_ROUTE) and not client.served(kind):
+    for child in children.CHILDREN:
+        if child.optional_api and not client.served(child.kind):
             continue  # an API this cluster does not serve holds nothing of ours
-        client.delete(kind, namespace, child)
+        client.delete(child.kind, namespace, child.name(name))
+
+
+def run(*, namespaces: list[str], liveness_endpoint: str | None) -> None:
+    """Run the operator until it is stopped (SIGTERM/SIGINT): cluster-wide without namespaces."""
+    asyncio.run(kopf.operator(standalone=True, liveness_endpoint=liveness_endpoint, **scope(namespaces)))
+
+
+def scope(namespaces: list[str]) -> dict[str, object]:
+    """kopf's scope arguments: cluster-wide with no namespaces, else exactly those namespaces.
+    kopf iterates `namespaces` in both modes, so it is a tuple, never None (None crashed its
+    namespace observer at start-up in cluster-wide mode)."""
+    return {"clusterwide": not namespaces, "namespaces": tuple(namespaces)}

@@ -1,6 +1,6 @@
 """What 1,000 ModelDeployments cost one operator at steady state.
 
-Runs the operator's real reconcile (controller.reconcile: parse, observe, plan, apply, report)
+Runs the operator's real reconcile (reconcile.pipeline.reconcile: parse, observe, plan, apply, report)
 against an in-memory API that answers GETs with what the operator itself applied, and prints,
 per object and for 1,000 objects at the default resync period: API requests per reconcile,
 CPU time per reconcile, and the share of one core that makes. Ratios, not wall-clock targets.
@@ -17,8 +17,8 @@ from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
-from modelrollout import controller
 from modelrollout.kube.kinds import Kind, kind_of
+from modelrollout.reconcile import pipeline
 from tests.support.samples import body
 
 
@@ -88,12 +88,12 @@ def main(argv: list[str] | None = None) -> int:
     for b in bodies:  # converge: create children, then a second pass sees them ready
         for _ in range(2):
             b["status"] = kube.statuses.get((b["metadata"]["namespace"], b["metadata"]["name"]))
-            controller.reconcile(kube, b, now=now)
+            pipeline.reconcile(kube, b, now=now)
     kube.calls.clear()
     started = time.process_time()
     for b in bodies:
         b["status"] = kube.statuses.get((b["metadata"]["namespace"], b["metadata"]["name"]))
-        controller.reconcile(kube, b, now=now)
+        pipeline.reconcile(kube, b, now=now)
     cpu = time.process_time() - started
     per_object = {k: v / args.objects for k, v in sorted(kube.calls.items())}
     requests_per_reconcile = sum(per_object.values())

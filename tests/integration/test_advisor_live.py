@@ -194,7 +194,7 @@ def test_operator_puts_live_advice_into_status(prometheus, live):
     """The operator's own path: a hybrid ModelDeployment with spec.advisor gets status.advice."""
     from datetime import UTC, datetime
 
-    from modelrollout import advice as operator_advice
+    from modelrollout.advisor import in_status as operator_advice
     from tests.support.samples import md
 
     deployment = md(

@@ -26,10 +26,10 @@ from contextlib import ExitStack, contextmanager
 
 import pytest
 
+from modelrollout.api import conditions as R
 from modelrollout.api.spec import parse_spec
 from modelrollout.api.status import CheckResult
 from modelrollout.rollout import analysis
-from modelrollout.rollout import reasons as R
 from modelrollout.rollout.templates import SAMPLES, render
 from tests.integration.bentoproc import BentoServer, BentoSpec, ModelSpec, bento_servers, trained_store
 from tests.integration.loadgen import LoadGenerator

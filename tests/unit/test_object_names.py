@@ -15,7 +15,7 @@ import pytest
 
 from modelrollout.api.resource import MAX_NAME_LENGTH
 from modelrollout.kube.client import event_name
-from modelrollout.render import batch as B
+from modelrollout.render import cronjob as B
 from modelrollout.render import serving as R
 from modelrollout.routing.gateway import http_route
 from tests.support.samples import md

@@ -5,13 +5,13 @@ from __future__ import annotations
 import copy
 from datetime import UTC, datetime, timedelta
 
-from modelrollout import conditions as C
+from modelrollout.api import conditions as C
 from modelrollout.api.status import ModelDeploymentStatus
-from modelrollout.drift import is_subset
-from modelrollout.plan import Observed
-from modelrollout.plan import plan as plan_serving
+from modelrollout.reconcile.drift import is_subset
+from modelrollout.reconcile.observed import Observed
+from modelrollout.reconcile.plan import plan as plan_serving
+from modelrollout.reconcile.status import deployment_progress, invalid_spec_status
 from modelrollout.render import serving as R
-from modelrollout.status_view import deployment_progress, invalid_spec_status
 from tests.support.samples import md
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
@@ -44,7 +44,7 @@ def as_server_returns(manifest, *, ready: int | None = None, generation: int = 1
 
 
 def observed_for(m, *, ready: int | None = None) -> Observed:
-    return Observed(
+    return Observed.of(
         stable=as_server_returns(
             R.deployment(m, model=m.spec.model, track="stable", replicas=m.spec.serving.replicas), ready=ready
         ),
@@ -53,7 +53,7 @@ def observed_for(m, *, ready: int | None = None) -> Observed:
 
 
 def test_first_reconcile_creates_deployment_and_service_and_is_pending():
-    plan = plan_serving(md(), Observed(), ModelDeploymentStatus(), NOW)
+    plan = plan_serving(md(), Observed.of(), ModelDeploymentStatus(), NOW)
     assert [(m["kind"], m["metadata"]["name"]) for m in plan.apply] == [
         ("Deployment", "iris-stable"),
         ("Service", "iris"),
@@ -79,7 +79,7 @@ def test_nothing_to_apply_when_children_match():
 def test_hand_edited_replicas_are_restored():
     m = md()
     observed = observed_for(m)
-    observed.stable["spec"]["replicas"] = 5
+    observed["stable"]["spec"]["replicas"] = 5
     plan = plan_serving(m, observed, ModelDeploymentStatus(), NOW)
     (dep,) = plan.apply
     assert dep["kind"] == "Deployment" and dep["spec"]["replicas"] == 2
@@ -97,7 +97,7 @@ def test_replica_change_in_spec_is_applied():
 def test_deleted_child_is_recreated():
     m = md()
     observed = observed_for(m)
-    plan = plan_serving(m, Observed(stable=observed.stable, service=None), ModelDeploymentStatus(), NOW)
+    plan = plan_serving(m, Observed.of(stable=observed["stable"], service=None), ModelDeploymentStatus(), NOW)
     assert [d["kind"] for d in plan.apply] == ["Service"]
 
 
@@ -106,9 +106,9 @@ def test_hpa_added_and_removed_with_autoscaling():
     plan = plan_serving(scaled, observed_for(scaled), ModelDeploymentStatus(), NOW)
     assert "HorizontalPodAutoscaler" in [d["kind"] for d in plan.apply]
     plain = md()
-    observed = Observed(
-        stable=observed_for(plain).stable,
-        service=observed_for(plain).service,
+    observed = Observed.of(
+        stable=observed_for(plain)["stable"],
+        service=observed_for(plain)["service"],
         hpa=as_server_returns(R.hpa(scaled)),
     )
     assert ("HorizontalPodAutoscaler", "iris-stable") in plan_serving(
@@ -119,9 +119,9 @@ def test_hpa_added_and_removed_with_autoscaling():
 def test_pod_monitor_only_when_served():
     m = md()
     assert "PodMonitor" not in [
-        d["kind"] for d in plan_serving(m, Observed(), ModelDeploymentStatus(), NOW).apply
+        d["kind"] for d in plan_serving(m, Observed.of(), ModelDeploymentStatus(), NOW).apply
     ]
-    served = plan_serving(m, Observed(pod_monitor_served=True), ModelDeploymentStatus(), NOW)
+    served = plan_serving(m, Observed.of(pod_monitor_served=True), ModelDeploymentStatus(), NOW)
     assert "PodMonitor" in [d["kind"] for d in served.apply]
 
 
@@ -138,7 +138,7 @@ def test_rolling_pods_are_progressing_then_ready():
 def test_failed_deployment_is_degraded_with_its_message():
     m = md()
     observed = observed_for(m, ready=0)
-    observed.stable["status"]["conditions"] = [
+    observed["stable"]["status"]["conditions"] = [
         {
             "type": "Progressing",
             "status": "False",
@@ -190,24 +190,30 @@ def test_replicas_are_handed_over_before_an_hpa_takes_them():
     manager first, and only while the operator still owns them."""
     scaled = md({"serving": {"autoscaling": {"minReplicas": 2, "maxReplicas": 6}}})
     observed = observed_for(md())
-    observed.stable["spec"]["replicas"] = 5
-    observed.stable["metadata"]["managedFields"] = [
+    observed["stable"]["spec"]["replicas"] = 5
+    observed["stable"]["metadata"]["managedFields"] = [
         {"manager": "modelrollout-operator", "operation": "Apply", "fieldsV1": {"f:spec": {"f:replicas": {}}}}
     ]
     plan = plan_serving(scaled, observed, ModelDeploymentStatus(), NOW)
     assert plan.handoff == [("Deployment", "iris-stable", {"spec": {"replicas": 5}})]
     dep = next(d for d in plan.apply if d["kind"] == "Deployment")
     assert "replicas" not in dep["spec"]
-    observed.stable["metadata"]["managedFields"] = [
+    observed["stable"]["metadata"]["managedFields"] = [
         {"manager": "modelrollout-handoff", "operation": "Update", "fieldsV1": {"f:spec": {"f:replicas": {}}}}
     ]
     assert plan_serving(scaled, observed, ModelDeploymentStatus(), NOW).handoff == []
     assert plan_serving(md(), observed, ModelDeploymentStatus(), NOW).handoff == []
 
 
-def test_status_records_children_so_steady_reconciles_look_up_only_those():
-    from modelrollout.plan import children_to_observe
+def children_to_observe(m, status):
+    """The identities the next reconcile looks up (None: all of them, status predates the record)."""
+    from modelrollout.reconcile.children import to_observe
 
+    rows = to_observe(m, status)
+    return None if status.children is None else {row.identity(m.name) for row in rows}
+
+
+def test_status_records_children_so_steady_reconciles_look_up_only_those():
     m = md()
     assert children_to_observe(m, ModelDeploymentStatus()) is None  # never recorded: look at all
     status = plan_serving(m, observed_for(m), ModelDeploymentStatus(), NOW).status

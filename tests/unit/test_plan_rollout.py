@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from modelrollout import conditions as C
+from modelrollout.api import conditions as C
 from modelrollout.api.status import CheckResult, ModelDeploymentStatus
 from modelrollout.cli.rollout_cmd import render_status
-from modelrollout.plan import Observed, plan
+from modelrollout.reconcile.observed import Observed
+from modelrollout.reconcile.plan import plan
 from modelrollout.render import labels as L
 from modelrollout.render import serving as R
 from modelrollout.routing.gateway import http_route, route_weight
@@ -35,7 +36,7 @@ def v2(**rollout):
 
 def v1_serving() -> tuple[Observed, ModelDeploymentStatus]:
     old = md()
-    observed = Observed(
+    observed = Observed.of(
         stable=as_server_returns(R.deployment(old, model=old.spec.model, track="stable", replicas=2)),
         service=as_server_returns(R.service(old)),
     )
@@ -71,7 +72,7 @@ def test_replica_ratio_is_reported_as_achieved():
     observed, status = v1_serving()
     m = v2()
     first = plan(m, observed, status, NOW)
-    observed = Observed(stable=observed.stable, service=observed.service, canary=ready_canary(m, 1))
+    observed = Observed.of(stable=observed["stable"], service=observed["service"], canary=ready_canary(m, 1))
     second = plan(m, observed, first.status, NOW + timedelta(seconds=2))
     assert second.status.rollout.desired_weight == 25
     third = plan(m, observed, second.status, NOW + timedelta(seconds=4))
@@ -94,7 +95,7 @@ def test_replica_router_sizes():
 def test_rollback_scales_the_replica_canary_to_zero_and_reports_why():
     observed, status = v1_serving()
     m = v2()
-    observed = Observed(stable=observed.stable, service=observed.service, canary=ready_canary(m, 1))
+    observed = Observed.of(stable=observed["stable"], service=observed["service"], canary=ready_canary(m, 1))
     s = status
     for i in range(3):  # start, settle, step starts
         s = plan(m, observed, s, NOW + timedelta(seconds=i)).status
@@ -135,19 +136,19 @@ def test_gateway_router_weights_the_http_route():
     assert (
         applied[("Deployment", "iris-canary")]["spec"]["replicas"] == 2
     )  # full size; the route sets traffic
-    observed = Observed(
-        stable=observed.stable,
-        service=observed.service,
+    observed = Observed.of(
+        stable=observed["stable"],
+        service=observed["service"],
         canary=ready_canary(m, 2),
         http_route=as_server_returns(route),
     )
     second = plan(m, observed, first.status, NOW + timedelta(seconds=2))
     route = kinds(second)[("HTTPRoute", "iris")]
     assert [b["weight"] for b in route["spec"]["rules"][0]["backendRefs"]] == [75, 25]
-    observed = Observed(
-        stable=observed.stable,
-        service=observed.service,
-        canary=observed.canary,
+    observed = Observed.of(
+        stable=observed["stable"],
+        service=observed["service"],
+        canary=observed["canary"],
         http_route=as_server_returns(route),
     )
     third = plan(m, observed, second.status, NOW + timedelta(seconds=4))
@@ -171,9 +172,9 @@ def test_switching_back_to_the_replica_router_removes_gateway_objects():
     observed, status = v1_serving()
     m = md()
     gw = v2(**GATEWAY)
-    observed = Observed(
-        stable=observed.stable,
-        service=observed.service,
+    observed = Observed.of(
+        stable=observed["stable"],
+        service=observed["service"],
         http_route=as_server_returns(http_route(gw, weight=0)),
         stable_service=as_server_returns(R.service(gw, track="stable")),
     )
@@ -184,7 +185,7 @@ def test_switching_back_to_the_replica_router_removes_gateway_objects():
 def test_promotion_moves_the_stable_track_to_the_candidate():
     observed, status = v1_serving()
     m = v2()
-    observed = Observed(stable=observed.stable, service=observed.service, canary=ready_canary(m, 1))
+    observed = Observed.of(stable=observed["stable"], service=observed["service"], canary=ready_canary(m, 1))
     s = plan(m, observed, status, NOW, requests=None).status
     from modelrollout.rollout.machine import Requests
 
@@ -193,7 +194,9 @@ def test_promotion_moves_the_stable_track_to_the_candidate():
     assert stable["spec"]["template"]["metadata"]["labels"][L.VERSION_LABEL] == "2.0.0"
     assert p.status.phase == "Promoting" and p.status.stable_version == "1.0.0"
     assert p.status.handled_requests.promote == "t1"
-    promoted = Observed(stable=as_server_returns(stable), service=observed.service, canary=observed.canary)
+    promoted = Observed.of(
+        stable=as_server_returns(stable), service=observed["service"], canary=observed["canary"]
+    )
     done = plan(m, promoted, p.status, NOW + timedelta(seconds=5))
     assert done.status.stable_version == "2.0.0" and done.status.rollout.phase == "Succeeded"
     assert done.status.phase == "Ready" and done.status.canary_version is None

@@ -8,12 +8,14 @@ from datetime import UTC, datetime
 import kubernetes_validate
 import pytest
 
-from modelrollout import conditions as C
+from modelrollout.api import conditions as C
 from modelrollout.api.status import ModelDeploymentStatus
-from modelrollout.batch_view import batch_status, runner_report
-from modelrollout.plan import Observed, plan
+from modelrollout.reconcile.batch_status import batch_status, runner_report
+from modelrollout.reconcile.observed import Observed
+from modelrollout.reconcile.plan import plan
 from modelrollout.render import serving as R
-from modelrollout.render.batch import cronjob, table_name
+from modelrollout.render.cronjob import cronjob
+from modelrollout.render.store import table_name
 from tests.support.samples import md
 from tests.unit.test_plan import as_server_returns
 
@@ -90,7 +92,7 @@ def test_online_mode_has_no_cronjob_and_removes_a_stale_one():
     m = md()
     assert cronjob(m) is None
     stale = as_server_returns(cronjob(batch_md()))
-    p = plan(m, Observed(cronjob=stale), ModelDeploymentStatus(), NOW)
+    p = plan(m, Observed.of(cronjob=stale), ModelDeploymentStatus(), NOW)
     assert ("CronJob", "iris-batch") in p.delete
 
 
@@ -158,7 +160,7 @@ def test_failed_run_sets_batch_ready_false_with_an_event_once():
         job("iris-batch-2", "2026-11-21T02:00:00Z", complete=False),
     )
     pods = {"iris-batch-1": [pod_with_report(PUBLISHED)], "iris-batch-2": [pod_with_report(REJECTED)]}
-    observed = Observed(cronjob=as_server_returns(cronjob(m)), jobs=jobs, job_pods=pods)
+    observed = Observed.of(cronjob=as_server_returns(cronjob(m)), jobs=jobs, job_pods=pods)
     first = plan(m, observed, ModelDeploymentStatus(), NOW)
     ready = C.get_condition(first.status.conditions, C.BATCH_READY)
     assert (

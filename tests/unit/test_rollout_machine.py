@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from modelrollout.api import conditions as R
 from modelrollout.api.spec import parse_spec
 from modelrollout.api.status import CheckResult, ModelDeploymentStatus
-from modelrollout.rollout import reasons as R
 from modelrollout.rollout.machine import Cluster, Requests, decide
 
 T0 = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)

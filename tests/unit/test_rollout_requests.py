@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from modelrollout.api import conditions as R
 from modelrollout.api.spec import parse_spec
 from modelrollout.api.status import CheckResult, ModelDeploymentStatus
-from modelrollout.rollout import reasons as R
 from modelrollout.rollout.decision import Cluster, Requests
 from modelrollout.rollout.machine import decide
 from modelrollout.rollout.requests import parse

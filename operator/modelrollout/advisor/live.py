@@ -18,15 +18,16 @@ PodMonitor attaches, and can be overridden (`LiveMetricNames`):
 - gauge `modelrollout_lookup_table_keys` (rows of the published table), read when the head size
   is not passed in
 - every series selected by `modelrollout_deployment` (PodMonitor relabeling) and `namespace`.
-The client is blocking: call it from a thread in async code.
+Queries go through the one metrics provider interface (`metrics/provider.py`), with its policy:
+no data and non-finite values are unknown, several series are an error. Blocking: call it from a
+thread in async code.
 """
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
@@ -36,15 +37,12 @@ from modelrollout.advisor.model_facts import ModelFacts
 from modelrollout.advisor.params import CostParams
 from modelrollout.advisor.peakedness import CoverageCurve
 from modelrollout.advisor.recommend import Recommendation, recommend
+from modelrollout.metrics.provider import MetricsProvider, ProviderError, known
 
 _METRIC_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
 _WINDOW = re.compile(r"^[1-9][0-9]*[smhd]$")
 _WINDOW_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 DEFAULT_KEY_BYTES = 16.0
-
-
-class QueryClient(Protocol):
-    def custom_query(self, query: str, params: dict | None = None) -> list[dict[str, Any]]: ...
 
 
 @dataclass(frozen=True)
@@ -93,7 +91,7 @@ class LiveFigures:
 
 
 def read_live(
-    client: QueryClient | str,
+    client: MetricsProvider | str,
     *,
     deployment: str,
     namespace: str,
@@ -101,6 +99,7 @@ def read_live(
     names: LiveMetricNames | None = None,
     head_size: int | None = None,
     timeout_seconds: float = 10.0,
+    insecure_skip_verify: bool = False,
 ) -> LiveFigures:
     """Query hit/miss rates, head size and path latencies of one deployment over `window`."""
     names = names or LiveMetricNames()
@@ -108,7 +107,7 @@ def read_live(
     if not _WINDOW.match(window):
         raise AdvisorError(f"window {window!r}: expected a Prometheus duration such as 30s, 5m or 1h")
     if isinstance(client, str):
-        client = _connect(client, timeout_seconds=timeout_seconds)
+        client = _connect(client, timeout_seconds=timeout_seconds, insecure_skip_verify=insecure_skip_verify)
     own = {names.deployment_label: deployment, names.namespace_label: namespace}
 
     def rate(result: str) -> float | None:
@@ -186,7 +185,7 @@ def facts_from_live(live: LiveFigures, base: ModelFacts) -> ModelFacts:
 
 
 def advise_live(
-    client: QueryClient | str,
+    client: MetricsProvider | str,
     *,
     deployment: str,
     namespace: str,
@@ -210,26 +209,18 @@ def advise_live(
     return recommend(figures, facts_from_live(live, facts or ModelFacts()), costs or CostParams())
 
 
-def _connect(url: str, *, timeout_seconds: float) -> QueryClient:
-    from prometheus_api_client import PrometheusConnect
-    from urllib3.util.retry import Retry
+def _connect(url: str, *, timeout_seconds: float, insecure_skip_verify: bool = False) -> MetricsProvider:
+    from modelrollout.metrics.prometheus import PrometheusProvider
 
-    # one attempt per query: the caller (the operator's timer, a person) decides when to retry
-    return PrometheusConnect(url=url, disable_ssl=True, retry=Retry(total=0), timeout=timeout_seconds)
+    return PrometheusProvider(url, timeout=timeout_seconds, insecure_skip_verify=insecure_skip_verify)
 
 
-def _scalar(client: QueryClient, query: str) -> float | None:
-    """Value of a query returning at most one sample; None for no data or NaN."""
+def _scalar(client: MetricsProvider, query: str) -> float | None:
+    """The query's value under the provider's policy: None for no data, NaN or +/-Inf."""
     try:
-        result = client.custom_query(query)
-    except Exception as err:  # requests and client errors alike: the server is unreachable or refused
-        raise AdvisorError(
-            f"Prometheus query failed: {type(err).__name__}: {str(err).splitlines()[0][:200]}"
-        ) from err
-    if not result:
-        return None
-    value = float(result[0]["value"][1])
-    return value if math.isfinite(value) else None
+        return known(client.query(query))
+    except ProviderError as err:
+        raise AdvisorError(f"Prometheus query failed: {str(err).splitlines()[0][:200]}") from err
 
 
 def _selector(labels: dict[str, str]) -> str:

@@ -1,4 +1,4 @@
-"""`spec.batch` (static and hybrid serving) and `spec.gates` (quality gates)."""
+"""`spec.batch`: static and hybrid serving (precomputed predictions in a prediction table)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from modelrollout.api.base import ApiModel, Duration, ObjectName
+from modelrollout.api.base import ApiModel, ObjectName
 from modelrollout.api.rollout import SecretKeySelector
 from modelrollout.api.serving import ResourceRequirements
 
@@ -133,20 +133,3 @@ class Batch(ApiModel):
     volume_claim_name: ObjectName | None = Field(
         default=None, description="PVC mounted at /data in batch and serving pods (inputs, SQLite)."
     )
-
-
-class AccuracyGate(ApiModel):
-    minimum: float = Field(ge=0, le=1, description="Lowest accuracy the serving model may have.")
-    ratchet: bool = Field(default=False, description="Raise the minimum to what the champion achieved.")
-
-
-class NowTest(ApiModel):
-    schedule: Annotated[str, Field(min_length=1, max_length=128, pattern=CRON_PATTERN)]
-    window: Duration = "24h"
-
-
-class Gates(ApiModel):
-    """Quality gates around a rollout (filled by the quality-gate work)."""
-
-    accuracy: AccuracyGate | None = None
-    now_test: NowTest | None = None

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from modelrollout import GROUP, KIND, PLURAL, VERSION, yamlio
+from modelrollout import GROUP, KIND, PLURAL, VERSION
+from modelrollout.api import yamlio
 from modelrollout.api.resource import MAX_NAME_LENGTH, NAME_PATTERN
 from modelrollout.api.spec import ModelDeploymentSpec
 from modelrollout.api.status import ModelDeploymentStatus

@@ -87,6 +87,10 @@ class PrometheusProvider(ApiModel):
     auth_secret_ref: SecretKeySelector | None = Field(
         default=None, description="Secret key holding a bearer token for Prometheus."
     )
+    insecure_skip_verify: bool = Field(
+        default=False,
+        description="Do not verify Prometheus' TLS certificate (https addresses). Off by default.",
+    )
 
 
 class Analysis(ApiModel):

@@ -7,7 +7,8 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, ValidationError, model_validator
 
 from modelrollout.api.base import ApiModel, Duration
-from modelrollout.api.batch import Batch, Gates
+from modelrollout.api.batch import Batch
+from modelrollout.api.gates import Gates
 from modelrollout.api.rollout import PrometheusProvider, Rollout
 from modelrollout.api.serving import ModelRef, Serving
 

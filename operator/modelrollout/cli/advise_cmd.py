@@ -79,6 +79,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             default = model.model_fields[name].default
             shown = "" if default is None else f" (default: {default:g})"
             group.add_argument(flag, dest=name, type=float, metavar="X", help=text + shown)
+    _add_measure_live_output(parser)
+    parser.set_defaults(func=run)
+
+
+def _add_measure_live_output(parser: argparse.ArgumentParser) -> None:
     measured = parser.add_argument_group("measure the model instead of giving its latency and CPU")
     measured.add_argument(
         "--model", metavar="MODULE:CALLABLE", help="predictor called with one sample row (a dict)"
@@ -93,11 +98,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     live.add_argument("--namespace", default="default", help="namespace (label namespace; default: default)")
     live.add_argument("--window", default="5m", help="rate window (default: 5m)")
     live.add_argument("--head-size", type=int, help="keys in the running table (default: read its gauge)")
+    live.add_argument(
+        "--insecure-skip-tls-verify",
+        action="store_true",
+        help="do not verify Prometheus' TLS certificate (verified by default)",
+    )
     output = parser.add_argument_group("output")
     output.add_argument("--plot", type=Path, metavar="PNG", help="write the coverage curve with k marked")
     output.add_argument("--head-keys-out", type=Path, metavar="CSV", help="write the recommended head's keys")
     output.add_argument("--json", action="store_true", help="print JSON instead of the text report")
-    parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -212,7 +221,7 @@ def _live_inputs(args: argparse.Namespace, facts):
         raise AdvisorError("--prometheus-url needs --deployment")
     live = read_live(
         args.prometheus_url, deployment=args.deployment, namespace=args.namespace, window=args.window,
-        head_size=_positive(args.head_size, "--head-size"),
+        head_size=_positive(args.head_size, "--head-size"), insecure_skip_verify=args.insecure_skip_tls_verify,
     )  # fmt: skip
     figures = figures_from_live(live, universe_size=_positive(args.universe_size, "--universe-size"))
     return figures, facts_from_live(live, facts)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -23,12 +24,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import asyncio
     import logging
 
-    import kopf
-
-    import modelrollout.handlers  # noqa: F401 - registers the handlers
+    from modelrollout import handlers  # registers the handlers with kopf
 
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
@@ -36,20 +34,11 @@ def run(args: argparse.Namespace) -> int:
     )
     if not args.verbose:
         logging.getLogger("kopf.objects").addFilter(quiet_wake)
-    asyncio.run(
-        kopf.operator(standalone=True, liveness_endpoint=args.liveness or None, **scope(args.namespace))
-    )
+    handlers.run(namespaces=args.namespace, liveness_endpoint=args.liveness or None)
     return 0
 
 
-def scope(namespaces: list[str]) -> dict[str, object]:
-    """kopf's scope arguments: cluster-wide with no namespaces, else exactly those namespaces.
-    kopf iterates `namespaces` in both modes, so it is a tuple, never None (None crashed its
-    namespace observer at start-up in cluster-wide mode)."""
-    return {"clusterwide": not namespaces, "namespaces": tuple(namespaces)}
-
-
-def quiet_wake(record) -> bool:
+def quiet_wake(record: logging.LogRecord) -> bool:
     """kopf logs every run of the watch-event handler at INFO (one line per watch event of
     every object): kept out of the log unless --verbose."""
-    return not (record.levelno <= 20 and "Handler 'wake'" in record.getMessage())
+    return not (record.levelno <= logging.INFO and "Handler 'wake'" in record.getMessage())

@@ -19,11 +19,12 @@ def run(args: argparse.Namespace) -> int:
 
     import yaml
 
-    from modelrollout import yamlio
+    from modelrollout.api import yamlio
     from modelrollout.api.resource import ModelDeployment
     from modelrollout.api.spec import SpecError
     from modelrollout.api.status import ModelDeploymentStatus
-    from modelrollout.plan import Observed, plan
+    from modelrollout.reconcile.observed import Observed
+    from modelrollout.reconcile.plan import plan
 
     text = sys.stdin.read() if str(args.file) == "-" else args.file.read_text()
     docs = [d for d in yaml.safe_load_all(text) if d and d.get("kind") == "ModelDeployment"]
@@ -39,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"error: {body['metadata'].get('name')}: {exc}", file=sys.stderr)
             return 2
         decided = plan(
-            md, Observed(pod_monitor_served=args.pod_monitor), ModelDeploymentStatus(), datetime.now(UTC)
+            md, Observed.of(pod_monitor_served=args.pod_monitor), ModelDeploymentStatus(), datetime.now(UTC)
         )
         out.extend(decided.apply)
     print(yamlio.dump_all(out), end="")

@@ -192,38 +192,8 @@ def render_status(body: dict[str, Any]) -> str:
     ]
     if status.get("message"):
         lines.append(f"Message: {status['message']}")
-    rollout = status.get("rollout")
-    if rollout:
-        counts = rollout.get("counts", {})
-        lines += [
-            "",
-            f"Rollout of {rollout.get('canaryVersion')} (from {rollout.get('fromVersion')}): "
-            f"{rollout.get('phase')}, step {rollout.get('step', 0) + 1}, weight desired "
-            f"{rollout.get('desiredWeight', 0)}% / observed {rollout.get('observedWeight', 0)}%",
-            f"Checks: {counts.get('passes', 0)} passed, {counts.get('failures', 0)} failed, "
-            f"{counts.get('errors', 0)} errors, {counts.get('inconclusives', 0)} inconclusive",
-        ]
-        checks = rollout.get("checks") or []
-        if checks:
-            rows = [["CHECK", "VERDICT", "VALUE", "STABLE", "THRESHOLD", "SAMPLES", "TIME"]]
-            rows += [
-                [
-                    c.get("metric", "?"),
-                    c.get("verdict", "?"),
-                    _num(c.get("value")),
-                    _num(c.get("stableValue")),
-                    c.get("threshold") or "-",
-                    _num(c.get("samples")),
-                    c.get("time", "-"),
-                ]
-                for c in checks
-            ]
-            lines += ["", _table(rows)]
-            lines += [
-                f"  {c['metric']}: {c['message']}"
-                for c in checks
-                if c.get("verdict") != "pass" and c.get("message")
-            ]
+    if status.get("rollout"):
+        lines += _rollout_lines(status["rollout"])
     conditions = status.get("conditions") or []
     if conditions:
         rows = [["CONDITION", "STATUS", "REASON", "MESSAGE"]]
@@ -233,3 +203,38 @@ def render_status(body: dict[str, Any]) -> str:
         ]
         lines += ["", _table(rows)]
     return "\n".join(lines)
+
+
+def _rollout_lines(rollout: dict[str, Any]) -> list[str]:
+    lines: list[str] = []
+    counts = rollout.get("counts", {})
+    lines += [
+        "",
+        f"Rollout of {rollout.get('canaryVersion')} (from {rollout.get('fromVersion')}): "
+        f"{rollout.get('phase')}, step {rollout.get('step', 0) + 1}, weight desired "
+        f"{rollout.get('desiredWeight', 0)}% / observed {rollout.get('observedWeight', 0)}%",
+        f"Checks: {counts.get('passes', 0)} passed, {counts.get('failures', 0)} failed, "
+        f"{counts.get('errors', 0)} errors, {counts.get('inconclusives', 0)} inconclusive",
+    ]
+    checks = rollout.get("checks") or []
+    if checks:
+        rows = [["CHECK", "VERDICT", "VALUE", "STABLE", "THRESHOLD", "SAMPLES", "TIME"]]
+        rows += [
+            [
+                c.get("metric", "?"),
+                c.get("verdict", "?"),
+                _num(c.get("value")),
+                _num(c.get("stableValue")),
+                c.get("threshold") or "-",
+                _num(c.get("samples")),
+                c.get("time", "-"),
+            ]
+            for c in checks
+        ]
+        lines += ["", _table(rows)]
+        lines += [
+            f"  {c['metric']}: {c['message']}"
+            for c in checks
+            if c.get("verdict") != "pass" and c.get("message")
+        ]
+    return lines

@@ -19,12 +19,11 @@ from typing import Any
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 
+from modelrollout import FIELD_MANAGER
 from modelrollout.kube.kinds import EVENT, MODEL_DEPLOYMENT, Kind, kind_of
-from modelrollout.render.labels import FIELD_MANAGER
 
 log = logging.getLogger(__name__)
 
-HANDOFF_MANAGER = "modelrollout-handoff"
 APPLY = "application/apply-patch+yaml"
 MERGE = "application/merge-patch+json"
 REQUEST_TIMEOUT = (5, 30)  # connect, read (seconds)

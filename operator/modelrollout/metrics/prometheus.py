@@ -1,6 +1,8 @@
-"""Prometheus as a metrics provider, via prometheus-api-client."""
+"""Prometheus as a metrics provider (via prometheus-api-client), and the one client cache."""
 
 from __future__ import annotations
+
+import threading
 
 import requests
 from prometheus_api_client import PrometheusApiClientException, PrometheusConnect
@@ -9,19 +11,26 @@ from urllib3.util.retry import Retry
 from modelrollout.metrics.provider import ProviderError
 
 QUERY_TIMEOUT_SECONDS = 10
+MAX_PROVIDERS = 64
 
 
 class PrometheusProvider:
     def __init__(
-        self, address: str, *, token: str | None = None, timeout: float = QUERY_TIMEOUT_SECONDS
+        self,
+        address: str,
+        *,
+        token: str | None = None,
+        insecure_skip_verify: bool = False,
+        timeout: float = QUERY_TIMEOUT_SECONDS,
     ) -> None:
         headers = {"Authorization": f"Bearer {token}"} if token else None
         # One quick retry on connection trouble; an unreachable Prometheus must surface as an
-        # error verdict within the analysis interval, not hang the reconcile.
+        # error verdict within the analysis interval, not hang the reconcile. TLS certificates
+        # are verified unless the spec says otherwise.
         self._client = PrometheusConnect(
             url=address,
             headers=headers,
-            disable_ssl=False,
+            disable_ssl=insecure_skip_verify,
             retry=Retry(total=1, backoff_factor=0.2),
             timeout=timeout,
         )
@@ -43,8 +52,8 @@ class PrometheusProvider:
 
 
 def single_value(result: object) -> float | None:
-    """A vector of one sample, or a scalar, as a float; empty -> None. Several series are
-    ambiguous for a threshold: an error, so a query that forgot its `sum` is caught."""
+    """A vector of one sample, or a scalar, as a float; empty -> None; several series -> error
+    (see metrics/provider.py for the policy)."""
     if isinstance(result, dict) and "value" in result:  # scalar/string result
         return float(result["value"][1])
     if isinstance(result, list) and len(result) == 2 and not isinstance(result[0], dict):
@@ -56,4 +65,25 @@ def single_value(result: object) -> float | None:
             f"query returned {len(result) if isinstance(result, list) else '?'} series; "
             "aggregate it to one value (e.g. sum(...))"
         )
-    return float(result[0]["value"][1])  # NaN stays NaN (judged inconclusive); +Inf is a real breach
+    return float(result[0]["value"][1])
+
+
+_providers: dict[tuple[str, str | None, bool], PrometheusProvider] = {}
+_providers_lock = threading.Lock()
+
+
+def provider_for(
+    address: str, *, token: str | None = None, insecure_skip_verify: bool = False
+) -> PrometheusProvider:
+    """One client (and HTTP session) per Prometheus, token and TLS setting, reused by every
+    analysis and every live advice; the oldest is closed past MAX_PROVIDERS."""
+    key = (address, token, insecure_skip_verify)
+    with _providers_lock:
+        provider = _providers.get(key)
+        if provider is None:
+            if len(_providers) >= MAX_PROVIDERS:
+                _providers.pop(next(iter(_providers))).close()
+            provider = _providers[key] = PrometheusProvider(
+                address, token=token, insecure_skip_verify=insecure_skip_verify
+            )
+        return provider

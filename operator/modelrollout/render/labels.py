@@ -13,7 +13,6 @@ TRACK_LABEL = f"{GROUP}/track"
 VERSION_LABEL = f"{GROUP}/model-version"
 COMPONENT_LABEL = "app.kubernetes.io/component"
 MANAGED_BY = "modelrollout-operator"
-FIELD_MANAGER = "modelrollout-operator"
 
 
 def track_name(name: str, track: Track) -> str:

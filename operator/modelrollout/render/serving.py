@@ -9,7 +9,7 @@ from modelrollout.api.resource import ModelDeployment
 from modelrollout.api.serving import ModelRef
 from modelrollout.render import labels as L
 from modelrollout.render import pod
-from modelrollout.render.batch import store_env
+from modelrollout.render.store import store_env
 
 HTTP_PORT_NAME = "http"
 METRICS_PATH = "/metrics"

@@ -5,9 +5,9 @@ from __future__ import annotations
 import math
 from datetime import datetime
 
+from modelrollout.api.conditions import rfc3339
 from modelrollout.api.rollout import Analysis, MetricCheck
 from modelrollout.api.status import CheckResult
-from modelrollout.conditions import rfc3339
 from modelrollout.metrics.provider import MetricsProvider, ProviderError
 from modelrollout.rollout.templates import TemplateError, query_for, render, samples_query_for
 from modelrollout.rollout.verdict import assess

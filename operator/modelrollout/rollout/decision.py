@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from modelrollout.api.events import Event
 from modelrollout.api.serving import ModelRef
 from modelrollout.api.status import CheckResult, HandledRequests, RolloutPhase, RolloutStatus
 
@@ -32,13 +33,6 @@ class Cluster:
     stable_version: str | None = None  # version label of the stable Deployment's pods
     weight_settled: bool = False  # the router realised the desired weight (as well as it can)
     observed_weight: int = 0  # what the router reports as achieved
-
-
-@dataclass(frozen=True)
-class Event:
-    type: str
-    reason: str
-    message: str
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from modelrollout.api import conditions as R
 from modelrollout.api.base import parse_duration
+from modelrollout.api.events import Event
 from modelrollout.api.serving import ModelRef
 from modelrollout.api.spec import ModelDeploymentSpec
 from modelrollout.api.status import (
@@ -24,9 +26,8 @@ from modelrollout.api.status import (
     RolloutPhase,
     RolloutStatus,
 )
-from modelrollout.rollout import reasons as R
 from modelrollout.rollout import requests as Q
-from modelrollout.rollout.decision import ACTIVE, Analyze, Cluster, Decision, Event, Requests, identity
+from modelrollout.rollout.decision import ACTIVE, Analyze, Cluster, Decision, Requests, identity
 from modelrollout.rollout.steps import effective_steps
 from modelrollout.rollout.timing import POLL_SECONDS, analysis_wait, elapsed, next_due, ts
 from modelrollout.rollout.verdict import first_with, overall

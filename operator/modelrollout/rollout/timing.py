@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from modelrollout import conditions as C
+from modelrollout.api import conditions as C
 from modelrollout.api.base import parse_duration
 from modelrollout.api.status import RolloutStatus
 

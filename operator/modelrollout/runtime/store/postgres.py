@@ -28,9 +28,9 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 from psycopg import errors
 
-from .factory import redact
 from .naming import quote_ident
 from .runs import SqlStore
+from .urls import redact
 
 _CSV = pacsv.WriteOptions(include_header=False, batch_size=8192)
 

@@ -9,40 +9,15 @@ log, which is where the operator reads rows written and the published version.
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 from modelrollout.api.batch import Batch
 from modelrollout.api.resource import ModelDeployment
 from modelrollout.render import labels as L
 from modelrollout.render import pod
+from modelrollout.render.store import store_env
 
 JOB_NAME_LABEL = "batch.kubernetes.io/job-name"
-
-
-def table_name(md: ModelDeployment) -> str:
-    """spec.batch.store.table, else the name made a valid table name (`my--model.v2` -> `my_model_v2`)."""
-    batch = md.spec.batch
-    if batch and batch.store.table:
-        return batch.store.table
-    name = re.sub(r"[^a-z0-9]+", "_", md.name.lower()).strip("_")[:40].rstrip("_")
-    return name if name[:1].isalpha() else f"t_{name}"[:40].rstrip("_")
-
-
-def store_env(md: ModelDeployment, batch: Batch) -> list[dict[str, Any]]:
-    """Where predictions live: the same for the batch Job and the lookup serving pods."""
-    env: list[dict[str, Any]] = [{"name": "MODELROLLOUT_TABLE", "value": table_name(md)}]
-    if batch.store.type == "postgres":
-        ref = batch.store.dsn_secret_ref
-        env.append(
-            {
-                "name": "MODELROLLOUT_STORE_DSN",
-                "valueFrom": {"secretKeyRef": {"name": ref.name, "key": ref.key}},
-            }
-        )
-    else:
-        env.append({"name": "MODELROLLOUT_STORE_DSN", "value": f"sqlite:///{batch.store.path}"})
-    return env
 
 
 def runner_args(md: ModelDeployment, batch: Batch) -> list[str]:
@@ -69,14 +44,11 @@ def runner_args(md: ModelDeployment, batch: Batch) -> list[str]:
     return args
 
 
-def cronjob(md: ModelDeployment) -> dict[str, Any] | None:
-    batch = md.spec.batch
-    if batch is None:
-        return None
+def batch_container(md: ModelDeployment, batch: Batch) -> dict[str, Any]:
+    """The runner: `modelrollout-batch` in the model's image, with the store and the run id."""
     model = md.spec.model
-    labels = {**L.base_labels(md.name, model.name, "batch"), L.VERSION_LABEL: model.version}
-    volumes, mounts = pod.volumes(batch.volume_claim_name)
-    container = {
+    _, mounts = pod.volumes(batch.volume_claim_name)
+    return {
         "name": "batch",
         "image": model.image,
         "imagePullPolicy": model.image_pull_policy,
@@ -98,7 +70,12 @@ def cronjob(md: ModelDeployment) -> dict[str, Any] | None:
         "volumeMounts": mounts,
         "terminationMessagePolicy": "FallbackToLogsOnError",
     }
-    job_spec: dict[str, Any] = {
+
+
+def job_spec(md: ModelDeployment, batch: Batch, labels: dict[str, str]) -> dict[str, Any]:
+    """One run: an Indexed Job with `shards` completions when sharded."""
+    volumes, _ = pod.volumes(batch.volume_claim_name)
+    spec: dict[str, Any] = {
         "backoffLimit": batch.job.backoff_limit,
         # Bad input (exit 2) and failed verification (exit 3) fail the same way on every retry.
         "podFailurePolicy": {
@@ -115,16 +92,23 @@ def cronjob(md: ModelDeployment) -> dict[str, Any] | None:
             "spec": {
                 "restartPolicy": "Never",
                 "securityContext": pod.pod_security_context(),
-                "containers": [container],
+                "containers": [batch_container(md, batch)],
                 "volumes": volumes,
                 **pod.scheduling(md.spec.serving),
             },
         },
     }
     if batch.shards > 1:
-        job_spec.update(
-            {"completionMode": "Indexed", "completions": batch.shards, "parallelism": batch.shards}
-        )
+        spec.update({"completionMode": "Indexed", "completions": batch.shards, "parallelism": batch.shards})
+    return spec
+
+
+def cronjob(md: ModelDeployment) -> dict[str, Any] | None:
+    batch = md.spec.batch
+    if batch is None:
+        return None
+    model = md.spec.model
+    labels = {**L.base_labels(md.name, model.name, "batch"), L.VERSION_LABEL: model.version}
     spec: dict[str, Any] = {
         "schedule": batch.schedule,
         "suspend": batch.suspend,
@@ -132,7 +116,7 @@ def cronjob(md: ModelDeployment) -> dict[str, Any] | None:
         "startingDeadlineSeconds": batch.job.starting_deadline_seconds,
         "successfulJobsHistoryLimit": batch.job.successful_jobs_history_limit,
         "failedJobsHistoryLimit": batch.job.failed_jobs_history_limit,
-        "jobTemplate": {"metadata": {"labels": labels}, "spec": job_spec},
+        "jobTemplate": {"metadata": {"labels": labels}, "spec": job_spec(md, batch, labels)},
     }
     if batch.time_zone:
         spec["timeZone"] = batch.time_zone

@@ -1,5 +1,6 @@
-"""What the status says (pure): phase, conditions and versions from the stable Deployment and
-the rollout decision."""
+"""The one place status is assembled (pure): phase, conditions and versions from the stable
+Deployment and the rollout decision, the children, the batch runs, the phase-change event;
+and the two statuses written without a plan (a spec that cannot be parsed, a failed apply)."""
 
 from __future__ import annotations
 
@@ -7,18 +8,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from modelrollout import conditions as C
+from modelrollout.api import conditions as C
+from modelrollout.api.events import Event
 from modelrollout.api.resource import ModelDeployment
-from modelrollout.api.status import ModelDeploymentStatus, Phase
+from modelrollout.api.status import Condition, ModelDeploymentStatus, Phase
+from modelrollout.reconcile.batch_status import batch_status
+from modelrollout.reconcile.observed import Observed
 from modelrollout.render import labels as L
-from modelrollout.rollout.machine import ACTIVE, Decision, identity
+from modelrollout.render.store import table_name
+from modelrollout.rollout.decision import ACTIVE, Decision, identity
 
-
-@dataclass(frozen=True)
-class EventNote:
-    type: str  # Normal | Warning
-    reason: str
-    message: str
+WARNING_PHASES = ("Degraded", "Failed", "RolledBack")
 
 
 @dataclass(frozen=True)
@@ -108,15 +108,21 @@ def invalid_spec_status(
     )
 
 
-def serving_status(
-    md: ModelDeployment,
-    previous: ModelDeploymentStatus,
-    *,
-    decision: Decision,
-    stable: dict[str, Any] | None,
-    stable_changing: bool,
-    now: datetime,
-) -> ModelDeploymentStatus:
+@dataclass(frozen=True)
+class Serving:
+    """What the status says about serving: the phase and the three conditions' inputs."""
+
+    progress: Progress | None
+    phase: Phase
+    message: str
+    ready_reason: str
+    degraded: tuple[str, str, str]  # (status, reason, message) of the Degraded condition
+    rolling: bool
+
+
+def serving_view(
+    md: ModelDeployment, decision: Decision, stable: dict[str, Any] | None, stable_changing: bool
+) -> Serving:
     progress = deployment_progress(stable) if stable is not None else None
     if progress is not None and stable_changing:
         # A Deployment we are about to change is not yet ready for the new spec.
@@ -129,56 +135,62 @@ def serving_status(
     rolling = rollout is not None and rollout.phase in ACTIVE
     if phase != "Degraded" and (rolling or rejected_now):
         phase, message = rollout.phase, rollout.message
-    gen = md.generation
-    conds = C.set_condition(
-        previous.conditions,
-        type=C.READY,
-        status="True"
-        if progress is not None and progress.complete and ready_reason != C.DEPLOYMENT_FAILED
-        else "False",
-        reason=ready_reason,
-        message=_stable_message(progress),
-        generation=gen,
-        now=now,
-    )
-    busy = phase in ("Pending", "Progressing", "Paused", "Promoting")
-    conds = C.set_condition(
-        conds,
-        type=C.PROGRESSING,
-        status="True" if busy else "False",
-        reason=(C.ROLLOUT_IN_PROGRESS if rolling else C.DEPLOYMENT_PROGRESSING) if busy else C.RECONCILED,
-        message=message if busy else "",
-        generation=gen,
-        now=now,
-    )
     if degraded_reason == C.DEPLOYMENT_FAILED:
         degraded = ("True", C.DEPLOYMENT_FAILED, message)
     elif rejected_now:
         degraded = ("True", C.ROLLED_BACK, f"{rollout.canary_version} rejected: {rollout.message}")
     else:
         degraded = ("False", C.AS_EXPECTED, "")
-    conds = C.set_condition(
-        conds,
-        type=C.DEGRADED,
-        status=degraded[0],
-        reason=degraded[1],
-        message=degraded[2],
-        generation=gen,
-        now=now,
+    return Serving(progress, phase, message, ready_reason, degraded, rolling)
+
+
+def serving_conditions(
+    view: Serving, previous: list[Condition], *, generation: int, now: datetime
+) -> list[Condition]:
+    """Ready, Progressing and Degraded, per the API conventions."""
+    progress = view.progress
+    ready = progress is not None and progress.complete and view.ready_reason != C.DEPLOYMENT_FAILED
+    busy = view.phase in ("Pending", "Progressing", "Paused", "Promoting")
+    progressing_reason = (
+        (C.ROLLOUT_IN_PROGRESS if view.rolling else C.DEPLOYMENT_PROGRESSING) if busy else C.RECONCILED
     )
-    first_ready = previous.stable_version is None and progress is not None and progress.complete
+    wanted = [
+        (C.READY, "True" if ready else "False", view.ready_reason, _stable_message(progress)),
+        (C.PROGRESSING, "True" if busy else "False", progressing_reason, view.message if busy else ""),
+        (C.DEGRADED, *view.degraded),
+    ]
+    conds = previous
+    for type_, status, reason, message in wanted:
+        conds = C.set_condition(
+            conds, type=type_, status=status, reason=reason, message=message, generation=generation, now=now
+        )
+    return conds
+
+
+def serving_status(
+    md: ModelDeployment,
+    previous: ModelDeploymentStatus,
+    *,
+    decision: Decision,
+    stable: dict[str, Any] | None,
+    stable_changing: bool,
+    now: datetime,
+) -> ModelDeploymentStatus:
+    view = serving_view(md, decision, stable, stable_changing)
+    progress, rollout = view.progress, decision.rollout
+    # the first stable version is recorded once its pods are ready
+    known_stable = previous.stable_version is not None or (progress is not None and progress.complete)
     return previous.model_copy(
         update={
-            "observed_generation": gen,
-            "phase": phase,
-            "message": message,
-            "conditions": conds,
+            "observed_generation": md.generation,
+            "phase": view.phase,
+            "message": view.message,
+            "conditions": serving_conditions(view, previous.conditions, generation=md.generation, now=now),
             **decision.status_fields(),
-            # the first stable version is recorded once its pods are ready
-            "stable_version": decision.stable_version if previous.stable_version or first_ready else None,
-            "stable_image": decision.stable_image if previous.stable_version or first_ready else None,
-            "canary_version": rollout.canary_version if rolling else None,
-            "canary_weight": rollout.observed_weight if rolling else 0,
+            "stable_version": decision.stable_version if known_stable else None,
+            "stable_image": decision.stable_image if known_stable else None,
+            "canary_version": rollout.canary_version if view.rolling else None,
+            "canary_weight": rollout.observed_weight if view.rolling else 0,
             "replicas": progress.replicas if progress else 0,
             "ready_replicas": progress.ready if progress else 0,
             "selector": L.selector_string(L.selector(md.name)),
@@ -196,19 +208,15 @@ def with_batch_status(
     md: ModelDeployment,
     status: ModelDeploymentStatus,
     previous: ModelDeploymentStatus,
-    observed: Any,
+    *,
+    cronjob: dict[str, Any] | None,
+    jobs: list[dict[str, Any]],
+    job_pods: dict[str, list[dict[str, Any]]],
     now: datetime,
-) -> tuple[ModelDeploymentStatus, list[EventNote]]:
+) -> tuple[ModelDeploymentStatus, list[Event]]:
     """Adds the batch runs' status and the BatchReady condition; an event per newly failed run."""
-    from modelrollout.batch_view import batch_status
-    from modelrollout.render.batch import table_name
-
     batch = batch_status(
-        table=table_name(md),
-        cronjob=observed.cronjob,
-        jobs=list(observed.jobs),
-        pods_by_job=observed.job_pods,
-        previous=previous.batch,
+        table=table_name(md), cronjob=cronjob, jobs=jobs, pods_by_job=job_pods, previous=previous.batch
     )
     last, before = batch.last_run, previous.batch.last_run if previous.batch else None
     events = []
@@ -219,9 +227,9 @@ def with_batch_status(
     ):
         failed = last.phase == "Failed"
         events.append(
-            EventNote(
+            Event(
                 "Warning" if failed else "Normal",
-                "BatchRunFailed" if failed else "BatchRunSucceeded",
+                C.BATCH_RUN_FAILED if failed else C.BATCH_RUN_SUCCEEDED,
                 f"run {last.run_id}: {last.message or last.status or last.phase}"
                 + ("; the previous version keeps serving" if failed else ""),
             )
@@ -236,11 +244,11 @@ def with_batch_status(
     elif batch.published_version:
         cond = (
             "True",
-            "Published",
+            C.BATCH_PUBLISHED,
             f"serving predictions of run {batch.published_version} ({batch.rows} rows)",
         )
     else:
-        cond = ("False", "NoPublishedVersion", "no batch run has published predictions yet")
+        cond = ("False", C.BATCH_NO_PUBLISHED_VERSION, "no batch run has published predictions yet")
     conds = C.set_condition(
         status.conditions,
         type=C.BATCH_READY,
@@ -251,3 +259,56 @@ def with_batch_status(
         now=now,
     )
     return status.model_copy(update={"batch": batch, "conditions": conds}), events
+
+
+def assemble(
+    md: ModelDeployment,
+    previous: ModelDeploymentStatus,
+    *,
+    decision: Decision,
+    observed: Observed,
+    children: list[str],
+    stable_changing: bool,
+    now: datetime,
+) -> tuple[ModelDeploymentStatus, list[Event]]:
+    """The status after one planned reconcile, and the events its changes deserve."""
+    status = serving_status(
+        md, previous, decision=decision, stable=observed["stable"], stable_changing=stable_changing, now=now
+    )
+    status = status.model_copy(update={"children": children})
+    events: list[Event] = []
+    if md.spec.mode != "online":
+        status, events = with_batch_status(
+            md,
+            status,
+            previous,
+            cronjob=observed["cronjob"],
+            jobs=list(observed.jobs),
+            job_pods=observed.job_pods,
+            now=now,
+        )
+    elif status.batch is not None or C.get_condition(status.conditions, C.BATCH_READY) is not None:
+        # back to online: no batch runs to report on any more
+        status = status.model_copy(
+            update={"batch": None, "conditions": [c for c in status.conditions if c.type != C.BATCH_READY]}
+        )
+    if previous.phase != status.phase:
+        kind = "Warning" if status.phase in WARNING_PHASES else "Normal"
+        events.append(Event(kind, C.phase_reason(status.phase or ""), status.message or ""))
+    return status, events
+
+
+def apply_failed_status(
+    status: ModelDeploymentStatus, *, message: str, now: datetime
+) -> ModelDeploymentStatus:
+    """Degraded with the API server's answer; nothing crashes, the next reconcile tries again."""
+    conds = C.set_condition(
+        status.conditions,
+        type=C.DEGRADED,
+        status="True",
+        reason=C.APPLY_FAILED,
+        message=message,
+        generation=status.observed_generation or 0,
+        now=now,
+    )
+    return status.model_copy(update={"phase": "Degraded", "message": message[:4096], "conditions": conds})

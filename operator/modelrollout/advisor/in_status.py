@@ -6,9 +6,10 @@ import logging
 from datetime import datetime
 
 from modelrollout.api.base import parse_duration
+from modelrollout.api.conditions import rfc3339
 from modelrollout.api.resource import ModelDeployment
 from modelrollout.api.status import Advice
-from modelrollout.conditions import rfc3339
+from modelrollout.metrics.prometheus import provider_for
 
 log = logging.getLogger(__name__)
 
@@ -30,16 +31,10 @@ def compute(md: ModelDeployment, now: datetime, *, token: str | None = None) -> 
 
     advisor = md.spec.advisor
     assert advisor is not None
+    client = provider_for(
+        advisor.prometheus.address, token=token, insecure_skip_verify=advisor.prometheus.insecure_skip_verify
+    )
     try:
-        from prometheus_api_client import PrometheusConnect
-        from urllib3.util.retry import Retry
-
-        client = PrometheusConnect(
-            url=advisor.prometheus.address,
-            retry=Retry(total=0),
-            timeout=10,
-            headers={"Authorization": f"Bearer {token}"} if token else None,
-        )
         recommendation = advise_live(
             client, deployment=md.name, namespace=md.namespace, window=advisor.window
         )

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Histogram
 
-from modelrollout.rollout.machine import Decision
+from modelrollout.api.status import CheckResult
+from modelrollout.rollout.decision import Decision
 
 ROLLOUTS_STARTED = Counter("modelrollout_rollouts_started_total", "Canary rollouts started")
 ROLLOUTS_PROMOTED = Counter("modelrollout_rollouts_promoted_total", "Canary rollouts promoted")
@@ -17,6 +18,11 @@ RECONCILE_SECONDS = Histogram(
     "Time of one reconcile",
     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
+
+
+def record_verdicts(results: list[CheckResult]) -> None:
+    for result in results:
+        VERDICTS.labels(metric=result.metric, verdict=result.verdict).inc()
 
 
 def record(decision: Decision | None, *, seconds: float) -> None:

@@ -1,0 +1,1 @@
+"""observe -> plan -> apply -> report for one ModelDeployment, around one table of children."""
