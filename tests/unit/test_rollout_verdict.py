@@ -24,7 +24,8 @@ def mc(**kw):
     [
         (mc(max=0.5), 0.2, None, 100, "pass"),
         (mc(max=0.5), 0.7, None, 100, "fail"),
-        (mc(max=0.5), math.inf, None, 100, "fail"),  # beyond the largest bucket is a breach
+        # +Inf says "beyond the largest bucket", not by how much: unknown, like NaN (issue 12)
+        (mc(max=0.5), math.inf, None, 100, "inconclusive"),
         (mc(min=0.9), 0.95, None, 100, "pass"),
         (mc(min=0.9), 0.85, None, 100, "fail"),
         (mc(max=0.5), None, None, 100, "inconclusive"),  # no data
@@ -76,7 +77,7 @@ def result(verdict):
         (["pass", "inconclusive"], "inconclusive"),
         (["error", "inconclusive"], "error"),
         (["fail", "error", "pass"], "fail"),
-        ([], "pass"),
+        ([], "inconclusive"),  # no checks is no evidence, never a pass
     ],
 )
 def test_overall(verdicts, expected):
@@ -121,7 +122,7 @@ def test_unreachable_provider_and_undefined_variable_are_errors_not_failures():
     down = ScriptedProvider(lambda q: ProviderError("unreachable"))
     r = analysis.run_check(mc(max=1), down, canary=canary, stable=canary, min_samples=1, now=_now())
     assert r.verdict == "error" and "unreachable" in r.message
-    bad = mc(template="custom", query='up{job="{{job}}"}', max=1)
+    bad = mc(template="custom", query='up{job="{{job}}"}', samplesQuery="sum(up)", max=1)
     r = analysis.run_check(
         bad, ScriptedProvider(lambda q: 1.0), canary=canary, stable=canary, min_samples=1, now=_now()
     )
@@ -132,7 +133,7 @@ def test_nan_and_inf_are_kept_out_of_the_status_values():
     canary = analysis.variables(namespace="ns", name="iris", track="canary", version="2", interval="30s")
     inf = ScriptedProvider(lambda q: 100.0 if "increase" in q else math.inf)
     r = analysis.run_check(mc(max=1), inf, canary=canary, stable=canary, min_samples=1, now=_now())
-    assert r.verdict == "fail" and r.value is None and "inf" in r.message
+    assert r.verdict == "inconclusive" and r.value is None and "inf" in r.message
     r.model_dump_json()  # serialisable (JSON has no NaN/Inf)
 
 
