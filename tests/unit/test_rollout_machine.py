@@ -59,8 +59,11 @@ class Sim:
         )
 
     def analyze(self):
+        """The next scripted verdict (a str), or scripted check results (a list); then passes."""
         self.analyses += 1
         verdict = self.verdicts.pop(0) if self.verdicts else "pass"
+        if isinstance(verdict, list):
+            return verdict
         return [check(verdict, value=0.9 if verdict == "fail" else 0.1)]
 
     def tick(self, seconds=0.0, requests=None, **cluster):

@@ -53,6 +53,27 @@ def mc(**kw):
             "fail",
         ),
         (mc(template="error-rate", max=0.05), 0.0, None, 100, "pass"),
+        # Non-finite on either track is unknown (issue 12): never a pass, never a bound.
+        (mc(max=0.5), -math.inf, None, 100, "inconclusive"),  # -Inf would pass any max
+        (mc(min=0.9), math.inf, None, 100, "inconclusive"),  # +Inf would pass any min
+        (mc(relativeToStable={"maxRatio": 1.2}), 30.0, math.inf, 100, "inconclusive"),
+        (mc(relativeToStable={"maxRatio": 1.2}), 30.0, -math.inf, 100, "inconclusive"),
+        (
+            mc(template="accuracy", relativeToStable={"maxDecrease": 0.02}),
+            0.1,
+            -math.inf,
+            100,
+            "inconclusive",
+        ),
+        (mc(relativeToStable={"maxRatio": 1.2}), 1.7e308, 1.7e308, 100, "inconclusive"),  # bound overflows
+        # ... unless an absolute bound already fails on a known canary value
+        (mc(max=0.5, relativeToStable={"maxRatio": 1.2}), 0.7, NAN, 100, "fail"),
+        (mc(max=0.5, relativeToStable={"maxRatio": 1.2}), 0.7, math.inf, 100, "fail"),
+        (mc(max=0.5, relativeToStable={"maxRatio": 1.2}), 0.3, math.inf, 100, "inconclusive"),
+        # samples: unknown or too few is inconclusive, whatever the value
+        (mc(max=0.5), 0.1, None, math.inf, "inconclusive"),
+        (mc(max=0.5), 0.1, None, None, "inconclusive"),  # no samples query, gate on
+        (mc(max=0.5), 0.9, None, 3, "inconclusive"),  # too few samples to fail, too
     ],
 )
 def test_assess(check, value, stable, samples, verdict):
@@ -141,3 +162,23 @@ def _now():
     from datetime import UTC, datetime
 
     return datetime(2026, 11, 21, tzinfo=UTC)
+
+
+def test_a_check_with_its_gate_off_is_judged_without_samples():
+    verdict, _, _ = assess(mc(max=0.5), value=0.1, stable_value=None, samples=None, min_samples=0)
+    assert verdict == "pass"
+
+
+def test_run_check_uses_the_checks_own_samples_query_and_minimum():
+    check = mc(
+        template="custom",
+        query='sum(rate(x{track="{{track}}"}[{{interval}}]))',
+        samplesQuery='sum(increase(n{track="{{track}}"}[{{interval}}]))',
+        minSamples=5,
+        max=1,
+    )
+    provider = ScriptedProvider(lambda q: 6.0 if q.startswith("sum(increase(n") else 0.5)
+    canary = analysis.variables(namespace="ns", name="iris", track="canary", version="2", interval="30s")
+    r = analysis.run_check(check, provider, canary=canary, stable=canary, min_samples=20, now=_now())
+    assert r.verdict == "pass" and r.samples == 6.0  # 6 >= the check's 5 (the analysis says 20)
+    assert 'sum(increase(n{track="canary"}[30s]))' in provider.queries
