@@ -8,6 +8,14 @@ the stored step, so traffic does not flap.
 
 Analysis is asked for through a callback only when it is due, so the decision stays pure
 given the callback's answers (tests script them; the operator queries Prometheus).
+
+Two rules keep a canary from being promoted on stale, missing or impossible evidence:
+- current evidence: a step moves on (the last one promotes) only when its pause is over and
+  the latest analysis of the step (`step_verdict`, reset when a step starts or resumes) is a
+  pass; see `judge` for what each verdict does;
+- the deadline bounds stalls, not holds: `stalled_since` opens when the rollout waits on pods
+  or the weight, or its evidence is not a pass, and closes when it holds on purpose again (the
+  first interval of a step, a pause with passing evidence); `paused` stops the clock.
 """
 
 from __future__ import annotations
