@@ -174,6 +174,19 @@ BAD = [
         "analysis.interval must be shorter than progressDeadline",
     ),
     (
+        "empty-relative-threshold",
+        with_(
+            "rollout",
+            {
+                "analysis": {
+                    **ROLLOUT_ANALYSIS,
+                    "metrics": [{"name": "p99", "template": "latency-p99", "relativeToStable": {}}],
+                }
+            },
+        ),
+        "relativeToStable needs at least one of",
+    ),
+    (
         "unknown-inconclusive-policy",
         with_("rollout", {"analysis": {**ROLLOUT_ANALYSIS, "onInconclusive": "hope"}}),
         "onInconclusive",

@@ -16,6 +16,7 @@ OnInconclusive = Literal["wait", "rollback", "pause"]
 CUSTOM_NEEDS_SAMPLES = "a custom metric needs samplesQuery, or minSamples: 0 with minSamplesReason"
 ZERO_SAMPLES_NEEDS_REASON = "minSamples: 0 needs minSamplesReason (why the check may pass on no samples)"
 INTERVAL_BEYOND_DEADLINE = "analysis.interval must be shorter than progressDeadline"
+RELATIVE_NEEDS_A_BOUND = "relativeToStable needs at least one of maxRatio, maxIncrease or maxDecrease"
 
 
 class RolloutStep(ApiModel):
@@ -33,6 +34,17 @@ class RolloutStep(ApiModel):
 class RelativeThreshold(ApiModel):
     """A bound relative to the stable track measured over the same window."""
 
+    model_config = ApiModel.model_config | {
+        "json_schema_extra": {
+            "x-kubernetes-validations": [
+                {
+                    "rule": "has(self.maxRatio) || has(self.maxIncrease) || has(self.maxDecrease)",
+                    "message": RELATIVE_NEEDS_A_BOUND,
+                }
+            ]
+        }
+    }
+
     max_ratio: Annotated[float, Field(gt=0)] | None = Field(
         default=None, description="canary <= maxRatio * stable (e.g. 1.2 for latency)."
     )
@@ -42,6 +54,13 @@ class RelativeThreshold(ApiModel):
     max_decrease: Annotated[float, Field(ge=0)] | None = Field(
         default=None, description="canary >= stable - maxDecrease (e.g. 0.02 for accuracy)."
     )
+
+    @model_validator(mode="after")
+    def _bounded(self) -> RelativeThreshold:
+        # An empty relativeToStable would satisfy "min, max or relativeToStable" and check nothing.
+        if self.max_ratio is None and self.max_increase is None and self.max_decrease is None:
+            raise ValueError(RELATIVE_NEEDS_A_BOUND)
+        return self
 
 
 class MetricCheck(ApiModel):
