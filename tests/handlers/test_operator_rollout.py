@@ -238,6 +238,35 @@ def test_analysis_errors_never_promote_and_fail_the_rollout_after_the_error_limi
     wait_for(lambda: replicas(fake_api, "iris-canary") == 0, message="the canary scaled to zero")
 
 
+def test_a_pass_followed_by_no_canary_data_never_promotes(operator, fake_api, deployment_controller):
+    """Issue 12 through the operator: one early pass does not carry the step past its pause;
+    the step's verdict and the stall are kept in status, and the deadline ends the rollout."""
+    samples = iter([120.0])  # the first analysis has its samples; then no request series at all
+
+    def pass_then_no_traffic(query: str) -> float | None:
+        return next(samples, None) if "increase(" in query else 0.1
+
+    with FakePrometheus(pass_then_no_traffic) as prometheus:
+        serving_v1(fake_api, {**QUICK, "progressDeadline": "5s", "analysis": analysis(prometheus.url)})
+        canary_at_weight(fake_api, 50)
+        waiting = wait_status(
+            fake_api,
+            lambda s: (
+                rollout_of(s).get("stepVerdict") == "inconclusive" and rollout_of(s).get("stalledSince")
+            ),
+            "an inconclusive analysis after the pass",
+        )
+        assert rollout_of(waiting)["counts"]["passes"] == 1
+        status = wait_status(fake_api, lambda s: s.get("phase") == "Failed", "the deadline", timeout=15)
+
+    rollout = rollout_of(status)
+    assert "no progress for 5s" in rollout["message"] and "0 samples < minSamples 20" in rollout["message"]
+    assert rollout["checks"][0]["verdict"] == "inconclusive"
+    assert posted(fake_api, "ProgressDeadlineExceeded")
+    assert not reasons(fake_api, "Promoting") and not reasons(fake_api, "Promoted")
+    assert {version_of(body) for _, body in applies(fake_api, "Deployment", "iris-stable")} == {"1.0.0"}
+
+
 # --- manual requests and pausing ------------------------------------------------------------------
 
 

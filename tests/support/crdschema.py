@@ -81,9 +81,15 @@ def _cel_errors(value: Any, schema: dict[str, Any], path: str) -> list[str]:
     for rule in schema.get("x-kubernetes-validations", []):
         env = celpy.Environment()
         program = env.program(env.compile(rule["rule"]))
-        result = program.evaluate({"self": celpy.json_to_cel(value)})
-        if not bool(result):
-            errors.append(f"{path}: {rule.get('message', rule['rule'])}")
+        message = rule.get("message", rule["rule"])
+        try:
+            result = program.evaluate({"self": celpy.json_to_cel(value)})
+        except celpy.CELEvalError as exc:  # the API server rejects on an evaluation error too
+            result = exc
+        if isinstance(result, celpy.CELEvalError):
+            errors.append(f"{path}: {message} (error evaluating the rule: {result.args[0]})")
+        elif not bool(result):
+            errors.append(f"{path}: {message}")
     if isinstance(value, dict) and "properties" in schema:
         for name, sub in schema["properties"].items():
             if name in value and name != "metadata":

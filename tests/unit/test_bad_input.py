@@ -8,7 +8,7 @@ import copy
 import pytest
 
 from modelrollout.api.spec import SpecError, parse_spec
-from tests.support.crdschema import model_deployment, validate
+from tests.support.crdschema import load_schema, model_deployment, validate
 
 VALID = {
     "model": {"name": "iris", "version": "1.0.0", "image": "example.com/iris:1.0.0"},
@@ -22,6 +22,7 @@ ROLLOUT_ANALYSIS = {
     "prometheus": {"address": "http://prometheus:9090"},
     "metrics": [{"name": "p99", "template": "latency-p99", "max": 0.5}],
 }
+CUSTOM = {"name": "x", "template": "custom", "query": "sum(rate(x[{{interval}}])) or vector(0)", "max": 0.1}
 
 
 def with_(path: str, value, base=None):
@@ -139,6 +140,78 @@ BAD = [
         ),
         "metrics",
     ),
+    # --- issue 12: every check has a sample gate; the interval fits the deadline -------------------
+    (
+        "custom-metric-without-samples-query",
+        with_("rollout", {"analysis": {**ROLLOUT_ANALYSIS, "metrics": [CUSTOM]}}),
+        "a custom metric needs samplesQuery",
+    ),
+    (
+        "custom-metric-opting-out-without-reason",
+        with_("rollout", {"analysis": {**ROLLOUT_ANALYSIS, "metrics": [{**CUSTOM, "minSamples": 0}]}}),
+        "minSamples: 0 needs minSamplesReason",
+    ),
+    (
+        "builtin-metric-opting-out-without-reason",
+        with_(
+            "rollout",
+            {
+                "analysis": {
+                    **ROLLOUT_ANALYSIS,
+                    "metrics": [{**ROLLOUT_ANALYSIS["metrics"][0], "minSamples": 0}],
+                }
+            },
+        ),
+        "minSamples: 0 needs minSamplesReason",
+    ),
+    (
+        "analysis-min-samples-zero",
+        with_("rollout", {"analysis": {**ROLLOUT_ANALYSIS, "minSamples": 0}}),
+        "minSamples",
+    ),
+    (
+        "interval-longer-than-deadline",
+        with_("rollout", {"progressDeadline": "10m", "analysis": {**ROLLOUT_ANALYSIS, "interval": "15m"}}),
+        "analysis.interval must be shorter than progressDeadline",
+    ),
+    (
+        "interval-equal-to-default-deadline",
+        with_("rollout", {"analysis": {**ROLLOUT_ANALYSIS, "interval": "10m"}}),
+        "analysis.interval must be shorter than progressDeadline",
+    ),
+    (
+        "interval-equal-to-deadline-in-other-units",
+        with_("rollout", {"progressDeadline": "1.5m", "analysis": {**ROLLOUT_ANALYSIS, "interval": "1m30s"}}),
+        "analysis.interval must be shorter than progressDeadline",
+    ),
+    (
+        "deadline-shorter-than-default-interval",
+        with_("rollout", {"progressDeadline": "250ms", "analysis": ROLLOUT_ANALYSIS}),
+        "analysis.interval must be shorter than progressDeadline",
+    ),
+    (
+        "empty-relative-threshold",
+        with_(
+            "rollout",
+            {
+                "analysis": {
+                    **ROLLOUT_ANALYSIS,
+                    "metrics": [{"name": "p99", "template": "latency-p99", "relativeToStable": {}}],
+                }
+            },
+        ),
+        "relativeToStable needs at least one of",
+    ),
+    (
+        "unknown-inconclusive-policy",
+        with_("rollout", {"analysis": {**ROLLOUT_ANALYSIS, "onInconclusive": "hope"}}),
+        "onInconclusive",
+    ),
+    (
+        "negative-consecutive-error-limit",
+        with_("rollout", {"analysis": {**ROLLOUT_ANALYSIS, "consecutiveErrorLimit": -1}}),
+        "consecutiveErrorLimit",
+    ),
 ]
 
 
@@ -192,3 +265,87 @@ def test_operator_only_check_request_above_limit():
     assert errors == []
     with pytest.raises(SpecError, match="cpu request 2 exceeds its limit 1"):
         parse_spec(spec)
+
+
+# Specs using what issue 12 added, which both the schema and the operator must accept.
+GOOD_ROLLOUTS = [
+    (
+        "custom-metric-with-samples-query",
+        {
+            "analysis": {
+                **ROLLOUT_ANALYSIS,
+                "metrics": [{**CUSTOM, "samplesQuery": "sum(increase(n[{{interval}}]))"}],
+            }
+        },
+    ),
+    (
+        "custom-metric-opting-out-with-reason",
+        {
+            "analysis": {
+                **ROLLOUT_ANALYSIS,
+                "metrics": [
+                    {**CUSTOM, "minSamples": 0, "minSamplesReason": "a probe: one sample is the signal"}
+                ],
+            }
+        },
+    ),
+    (
+        "per-check-min-samples-and-policies",
+        {
+            "progressDeadline": "2m",
+            "analysis": {
+                **ROLLOUT_ANALYSIS,
+                "interval": "1.5m",
+                "onInconclusive": "pause",
+                "consecutiveErrorLimit": 0,
+                "metrics": [{**ROLLOUT_ANALYSIS["metrics"][0], "minSamples": 100}],
+            },
+        },
+    ),
+    (
+        "long-pause-beyond-the-deadline",
+        {"progressDeadline": "1m", "steps": [{"setWeight": 10, "pause": "1h"}]},
+    ),
+    (
+        "interval-just-below-deadline",
+        {"progressDeadline": "1h30m", "analysis": {**ROLLOUT_ANALYSIS, "interval": "89m"}},
+    ),
+]
+
+
+@pytest.mark.parametrize("rollout", [r for _, r in GOOD_ROLLOUTS], ids=[i for i, _ in GOOD_ROLLOUTS])
+def test_rollout_safety_fields_are_accepted_by_schema_and_operator(rollout):
+    spec = with_("rollout", rollout)
+    _, errors = validate(model_deployment(spec))
+    assert errors == []
+    parse_spec(spec)
+
+
+def test_new_rollout_rules_hold_on_the_rollout_default():
+    """The API server runs every rule against the schema's default of spec.rollout (not
+    defaulted further); the rules added for issue 12 must hold even on a bare `{}`, and on a
+    bare check. (The generated default is the whole object: test_crd checks every rule on it.)"""
+    import celpy
+
+    from modelrollout.api import rollout as api
+
+    ours = {api.INTERVAL_BEYOND_DEADLINE, api.CUSTOM_NEEDS_SAMPLES, api.ZERO_SAMPLES_NEEDS_REASON}
+    spec_schema = load_schema()["properties"]["spec"]
+    rollout = spec_schema["properties"]["rollout"]
+    check = rollout["properties"]["analysis"]["properties"]["metrics"]["items"]
+    env = celpy.Environment()
+    checked = 0
+    for node, value in ((rollout, {}), (check, {"name": "m", "template": "latency-p99", "max": 1})):
+        for rule in node["x-kubernetes-validations"]:
+            if rule["message"] in ours:
+                assert env.program(env.compile(rule["rule"])).evaluate({"self": celpy.json_to_cel(value)})
+                checked += 1
+    assert checked == 3
+
+
+def test_durations_beyond_gos_range_are_refused_by_the_operator():
+    """Go's time.Duration, and so the API server's CEL duration(), ends at ~2562047h: the
+    operator refuses longer. (The API server's rule evaluation errors on such a value, which
+    rejects it; cel-python's durations reach 10000 years, so the local schema check cannot.)"""
+    with pytest.raises(SpecError, match="longer than the longest duration"):
+        parse_spec(with_("rollout", {"progressDeadline": "9999999h", "analysis": ROLLOUT_ANALYSIS}))

@@ -11,9 +11,6 @@ ROOT = Path(__file__).resolve().parents[2] / "operator" / "modelrollout"
 MAX_MODULE_LINES = 400
 MAX_FUNCTION_LINES = 60
 LONGER: dict[str, str] = {
-    # the rollout machine is being reworked for evidence-current steps (issue 12), which splits it
-    "rollout/machine.py": "request handling added before the rework that splits it",
-    "rollout/machine.py:_progress": "one step of the machine; split by the same rework",
     # the data plane is being hardened (issue 10); these two are split with it
     "runtime/batch/cli.py:build_parser": "argparse declarations of every runner flag",
     "runtime/store/publishing.py:_finalize_locked": "the atomic publish under the table lock",

@@ -59,8 +59,11 @@ class Sim:
         )
 
     def analyze(self):
+        """The next scripted verdict (a str), or scripted check results (a list); then passes."""
         self.analyses += 1
         verdict = self.verdicts.pop(0) if self.verdicts else "pass"
+        if isinstance(verdict, list):
+            return verdict
         return [check(verdict, value=0.9 if verdict == "fail" else 0.1)]
 
     def tick(self, seconds=0.0, requests=None, **cluster):
@@ -176,9 +179,12 @@ def test_failure_limits(limit, consecutive, verdicts, fails_at):
 def test_no_data_waits_and_then_fails_at_the_deadline_never_passing():
     s = Sim(spec(progressDeadline="3m"), verdicts=["inconclusive"] * 100)
     s.start()
-    d = s.run(175)
+    # The first 30 s are the deliberate wait for one interval of data; the stall starts with
+    # the first inconclusive analysis (30 s), so the 3m deadline ends it after 210 s.
+    d = s.run(205)
     assert s.status.rollout.phase == "Progressing" and s.status.rollout.step == 0
     assert s.status.rollout.counts.inconclusives >= 5 and d.weight == 10
+    assert s.status.rollout.stalled_since == "2026-11-21T12:00:30Z"
     s.run(10)
     assert s.status.rollout.phase == "Failed"
     assert R.PROGRESS_DEADLINE_EXCEEDED in s.events and R.PROMOTED not in s.events

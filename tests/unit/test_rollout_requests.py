@@ -116,7 +116,8 @@ def failed() -> Driver:
     d.tick()
     d.tick()
     d.cluster = Cluster(**{**d.cluster.__dict__, "canary_ready": False})
-    d.tick(120)
+    d.tick(1)  # the canary pods are gone: a stall opens
+    d.tick(120)  # and outlasts the deadline
     assert d.phase == "Failed"
     return d
 

@@ -24,7 +24,8 @@ def mc(**kw):
     [
         (mc(max=0.5), 0.2, None, 100, "pass"),
         (mc(max=0.5), 0.7, None, 100, "fail"),
-        (mc(max=0.5), math.inf, None, 100, "fail"),  # beyond the largest bucket is a breach
+        # +Inf says "beyond the largest bucket", not by how much: unknown, like NaN (issue 12)
+        (mc(max=0.5), math.inf, None, 100, "inconclusive"),
         (mc(min=0.9), 0.95, None, 100, "pass"),
         (mc(min=0.9), 0.85, None, 100, "fail"),
         (mc(max=0.5), None, None, 100, "inconclusive"),  # no data
@@ -52,6 +53,27 @@ def mc(**kw):
             "fail",
         ),
         (mc(template="error-rate", max=0.05), 0.0, None, 100, "pass"),
+        # Non-finite on either track is unknown (issue 12): never a pass, never a bound.
+        (mc(max=0.5), -math.inf, None, 100, "inconclusive"),  # -Inf would pass any max
+        (mc(min=0.9), math.inf, None, 100, "inconclusive"),  # +Inf would pass any min
+        (mc(relativeToStable={"maxRatio": 1.2}), 30.0, math.inf, 100, "inconclusive"),
+        (mc(relativeToStable={"maxRatio": 1.2}), 30.0, -math.inf, 100, "inconclusive"),
+        (
+            mc(template="accuracy", relativeToStable={"maxDecrease": 0.02}),
+            0.1,
+            -math.inf,
+            100,
+            "inconclusive",
+        ),
+        (mc(relativeToStable={"maxRatio": 1.2}), 1.7e308, 1.7e308, 100, "inconclusive"),  # bound overflows
+        # ... unless an absolute bound already fails on a known canary value
+        (mc(max=0.5, relativeToStable={"maxRatio": 1.2}), 0.7, NAN, 100, "fail"),
+        (mc(max=0.5, relativeToStable={"maxRatio": 1.2}), 0.7, math.inf, 100, "fail"),
+        (mc(max=0.5, relativeToStable={"maxRatio": 1.2}), 0.3, math.inf, 100, "inconclusive"),
+        # samples: unknown or too few is inconclusive, whatever the value
+        (mc(max=0.5), 0.1, None, math.inf, "inconclusive"),
+        (mc(max=0.5), 0.1, None, None, "inconclusive"),  # no samples query, gate on
+        (mc(max=0.5), 0.9, None, 3, "inconclusive"),  # too few samples to fail, too
     ],
 )
 def test_assess(check, value, stable, samples, verdict):
@@ -76,7 +98,7 @@ def result(verdict):
         (["pass", "inconclusive"], "inconclusive"),
         (["error", "inconclusive"], "error"),
         (["fail", "error", "pass"], "fail"),
-        ([], "pass"),
+        ([], "inconclusive"),  # no checks is no evidence, never a pass
     ],
 )
 def test_overall(verdicts, expected):
@@ -121,7 +143,7 @@ def test_unreachable_provider_and_undefined_variable_are_errors_not_failures():
     down = ScriptedProvider(lambda q: ProviderError("unreachable"))
     r = analysis.run_check(mc(max=1), down, canary=canary, stable=canary, min_samples=1, now=_now())
     assert r.verdict == "error" and "unreachable" in r.message
-    bad = mc(template="custom", query='up{job="{{job}}"}', max=1)
+    bad = mc(template="custom", query='up{job="{{job}}"}', samplesQuery="sum(up)", max=1)
     r = analysis.run_check(
         bad, ScriptedProvider(lambda q: 1.0), canary=canary, stable=canary, min_samples=1, now=_now()
     )
@@ -132,7 +154,7 @@ def test_nan_and_inf_are_kept_out_of_the_status_values():
     canary = analysis.variables(namespace="ns", name="iris", track="canary", version="2", interval="30s")
     inf = ScriptedProvider(lambda q: 100.0 if "increase" in q else math.inf)
     r = analysis.run_check(mc(max=1), inf, canary=canary, stable=canary, min_samples=1, now=_now())
-    assert r.verdict == "fail" and r.value is None and "inf" in r.message
+    assert r.verdict == "inconclusive" and r.value is None and "inf" in r.message
     r.model_dump_json()  # serialisable (JSON has no NaN/Inf)
 
 
@@ -140,3 +162,23 @@ def _now():
     from datetime import UTC, datetime
 
     return datetime(2026, 11, 21, tzinfo=UTC)
+
+
+def test_a_check_with_its_gate_off_is_judged_without_samples():
+    verdict, _, _ = assess(mc(max=0.5), value=0.1, stable_value=None, samples=None, min_samples=0)
+    assert verdict == "pass"
+
+
+def test_run_check_uses_the_checks_own_samples_query_and_minimum():
+    check = mc(
+        template="custom",
+        query='sum(rate(x{track="{{track}}"}[{{interval}}]))',
+        samplesQuery='sum(increase(n{track="{{track}}"}[{{interval}}]))',
+        minSamples=5,
+        max=1,
+    )
+    provider = ScriptedProvider(lambda q: 6.0 if q.startswith("sum(increase(n") else 0.5)
+    canary = analysis.variables(namespace="ns", name="iris", track="canary", version="2", interval="30s")
+    r = analysis.run_check(check, provider, canary=canary, stable=canary, min_samples=20, now=_now())
+    assert r.verdict == "pass" and r.samples == 6.0  # 6 >= the check's 5 (the analysis says 20)
+    assert 'sum(increase(n{track="canary"}[30s]))' in provider.queries

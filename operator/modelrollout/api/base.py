@@ -100,13 +100,21 @@ Quantity = Annotated[
 DURATION_PATTERN = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"
 _DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+# Go's time.Duration (and so CEL's duration() in the API server) ends at 2^63-1 ns, ~2562047h.
+MAX_DURATION_SECONDS = (2**63 - 1) / 1e9
 
 
 def parse_duration(text: str) -> float:
-    """A Go-style duration ("30s", "2m", "1h30m", "250ms") in seconds."""
+    """A Go-style duration ("30s", "2m", "1h30m", "250ms", "1.5m") in seconds.
+
+    The grammar is a subset of Go's time.ParseDuration, which the API server's CEL duration()
+    uses, so a rule comparing durations in the CRD reads them as the operator does."""
     if not re.fullmatch(DURATION_PATTERN, text):
         raise ValueError(f"{text!r} is not a duration (e.g. 30s, 2m, 1h30m, 250ms)")
-    return sum(float(n) * _UNIT_SECONDS[unit] for n, unit in _DURATION_PART.findall(text))
+    seconds = sum(float(n) * _UNIT_SECONDS[unit] for n, unit in _DURATION_PART.findall(text))
+    if seconds > MAX_DURATION_SECONDS:
+        raise ValueError(f"{text!r} is longer than the longest duration (2562047h)")
+    return seconds
 
 
 Duration = Annotated[

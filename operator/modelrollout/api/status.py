@@ -57,10 +57,17 @@ class CheckResult(StatusModel):
 
 
 class AnalysisCounts(StatusModel):
+    """Analyses of the current rollout by verdict (reset by a new version or a retry)."""
+
     passes: Annotated[int, Field(ge=0)] = 0
     failures: Annotated[int, Field(ge=0)] = 0
-    consecutive_failures: Annotated[int, Field(ge=0)] = 0
+    consecutive_failures: Annotated[int, Field(ge=0)] = Field(
+        default=0, description="Failures since the last pass (inconclusive and error leave it as it is)."
+    )
     errors: Annotated[int, Field(ge=0)] = 0
+    consecutive_errors: Annotated[int, Field(ge=0)] = Field(
+        default=0, description="Errors since the last analysis that was not an error."
+    )
     inconclusives: Annotated[int, Field(ge=0)] = 0
 
 
@@ -96,9 +103,27 @@ class RolloutStatus(StatusModel):
     step: Annotated[int, Field(ge=0)] = 0
     step_started_at: str | None = None
     started_at: str
-    last_progress_at: str | None = None
+    last_progress_at: str | None = Field(
+        default=None, description="Last progress: the start, a step's weight realised, a pass, a resume."
+    )
+    stalled_since: str | None = Field(
+        default=None,
+        description="Start of the current stall (waiting on pods or the weight, or on analyses that "
+        "do not pass); unset while the rollout progresses or holds on purpose. progressDeadline "
+        "counts from here.",
+    )
     last_analysis_at: str | None = None
-    step_passed: bool = Field(default=False, description="An analysis at this step passed.")
+    # Replaces the sticky `stepPassed` of earlier versions (an old status still parses: unknown
+    # fields are ignored, and a step without a verdict waits for a fresh analysis).
+    step_verdict: Verdict | None = Field(
+        default=None,
+        description="Verdict of the latest analysis at this step (since its hold last started); "
+        "the step moves on only when it is pass.",
+    )
+    analysis_hold: bool = Field(
+        default=False,
+        description="Paused by onInconclusive: pause; a retry request, or pausing and resuming, continues.",
+    )
     desired_weight: Annotated[int, Field(ge=0, le=100)] = 0
     observed_weight: Annotated[int, Field(ge=0, le=100)] = 0
     counts: AnalysisCounts = AnalysisCounts()

@@ -92,6 +92,8 @@ def request_target(kind: str, body: dict[str, Any]) -> tuple[str | None, str]:
         and status["rejectedVersion"] == f"{model.get('version')}@{model.get('image')}"
     ):
         return model.get("version"), ""
+    if rollout.get("phase") in ACTIVE and rollout.get("analysisHold"):
+        return rollout.get("canaryVersion"), ""  # held by onInconclusive: pause; a retry continues it
     return None, f"nothing to retry: {model.get('version')} was not rolled back"
 
 

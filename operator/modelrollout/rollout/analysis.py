@@ -28,6 +28,11 @@ def variables(
     }
 
 
+def effective_min_samples(check: MetricCheck, default: int) -> int:
+    """The check's own sample gate, else the analysis' (every check has one)."""
+    return default if check.min_samples is None else check.min_samples
+
+
 def run_check(
     check: MetricCheck,
     provider: MetricsProvider,
@@ -37,15 +42,17 @@ def run_check(
     min_samples: int,
     now: datetime,
 ) -> CheckResult:
+    """Query and judge one check. `min_samples` is the analysis' gate; the check's own wins."""
     template = query_for(check.template, check.query)
+    samples_template = check.samples_query or samples_query_for(check.template)
     query = stable_query = ""
     try:
         query = render(template, canary)
         stable_query = render(template, stable) if check.relative_to_stable else None
-        samples_template = samples_query_for(check.template)
+        samples_query = render(samples_template, canary) if samples_template else None
         value = provider.query(query)
         stable_value = provider.query(stable_query) if stable_query else None
-        samples = provider.query(render(samples_template, canary)) if samples_template else None
+        samples = provider.query(samples_query) if samples_query else None
     except (TemplateError, ProviderError) as exc:
         return CheckResult(
             metric=check.name,
@@ -55,10 +62,14 @@ def run_check(
             message=str(exc)[:1024],
             time=rfc3339(now),
         )
-    if samples is None and samples_query_for(check.template) is not None:
-        samples = 0.0  # no request series at all: zero samples, not "unknown"
+    if samples is None and samples_template is not None:
+        samples = 0.0  # no series at all: zero samples, not "unknown"
     verdict, threshold, message = assess(
-        check, value=value, stable_value=stable_value, samples=samples, min_samples=min_samples
+        check,
+        value=value,
+        stable_value=stable_value,
+        samples=samples,
+        min_samples=effective_min_samples(check, min_samples),
     )
     return CheckResult(
         metric=check.name,

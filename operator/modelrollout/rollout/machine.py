@@ -8,6 +8,14 @@ the stored step, so traffic does not flap.
 
 Analysis is asked for through a callback only when it is due, so the decision stays pure
 given the callback's answers (tests script them; the operator queries Prometheus).
+
+Two rules keep a canary from being promoted on stale, missing or impossible evidence:
+- current evidence: a step moves on (the last one promotes) only when its pause is over and
+  the latest analysis of the step (`step_verdict`, reset when a step starts or resumes) is a
+  pass; see `judge` for what each verdict does;
+- the deadline bounds stalls, not holds: `stalled_since` opens when the rollout waits on pods
+  or the weight, or its evidence is not a pass, and closes when it holds on purpose again (the
+  first interval of a step, a pause with passing evidence); `paused` stops the clock.
 """
 
 from __future__ import annotations
@@ -16,99 +24,17 @@ from datetime import datetime, timedelta
 
 from modelrollout.api import conditions as R
 from modelrollout.api.base import parse_duration
-from modelrollout.api.events import Event
 from modelrollout.api.serving import ModelRef
 from modelrollout.api.spec import ModelDeploymentSpec
-from modelrollout.api.status import (
-    AnalysisCounts,
-    CheckResult,
-    ModelDeploymentStatus,
-    RolloutPhase,
-    RolloutStatus,
-)
+from modelrollout.api.status import AnalysisCounts, ModelDeploymentStatus, RolloutStatus
 from modelrollout.rollout import requests as Q
+from modelrollout.rollout.context import Ctx, rollback
 from modelrollout.rollout.decision import ACTIVE, Analyze, Cluster, Decision, Requests, identity
-from modelrollout.rollout.steps import effective_steps
+from modelrollout.rollout.judge import judge
+from modelrollout.rollout.steps import Step, effective_steps
 from modelrollout.rollout.timing import POLL_SECONDS, analysis_wait, elapsed, next_due, ts
-from modelrollout.rollout.verdict import first_with, overall
 
-
-class _Ctx:
-    """Mutable scratch for one decision; turned into a Decision at the end."""
-
-    def __init__(
-        self, spec: ModelDeploymentSpec, status: ModelDeploymentStatus, requests: Requests, now: datetime
-    ) -> None:
-        self.spec, self.status, self.now = spec, status, now
-        self.candidate = spec.model
-        self.stable = ModelRef(
-            name=spec.model.name,
-            version=status.stable_version or spec.model.version,
-            image=status.stable_image or spec.model.image,
-            image_pull_policy=spec.model.image_pull_policy,
-        )
-        self.rollout = status.rollout
-        self.rejected = status.rejected_version
-        self.handled = status.handled_requests
-        self.events: list[Event] = []
-        self.pending = Q.pending(
-            {"promote": requests.promote, "abort": requests.abort, "retry": requests.retry}, self.handled
-        )
-        self.flags = {"promoted": False, "rolled_back": False, "started": False}
-
-    def answer(self, request: Q.Request, *, refused: str | None, accepted: str = "") -> bool:
-        """Marks a request handled either way; a refusal is a Warning event saying why."""
-        message = refused or accepted
-        self.handled = Q.record(
-            self.handled, request, accepted=refused is None, message=message, time=ts(self.now)
-        )
-        if refused is not None:
-            self.event("Warning", R.REFUSED[request.kind], refused)
-        return refused is None
-
-    def refuse_leftovers(self) -> None:
-        """Requests this decision did not act on are refused now, never kept for a later rollout."""
-        r = self.rollout
-        active = r.canary_version if r is not None and r.phase in ACTIVE else None
-        for request in self.pending.values():
-            why = Q.refusal(request, active_version=active, active_before=False, phase=r.phase if r else None)
-            self.answer(request, refused=why or f"{request.kind} was not acted on")
-        self.pending = {}
-
-    def update(self, **changes: object) -> RolloutStatus:
-        assert self.rollout is not None
-        self.rollout = self.rollout.model_copy(update=changes)
-        return self.rollout
-
-    def event(self, type: str, reason: str, message: str) -> None:
-        self.events.append(Event(type, reason, message))
-
-    def decision(
-        self,
-        *,
-        canary: ModelRef | None,
-        weight: int,
-        requeue: float | None = None,
-        stable: ModelRef | None = None,
-        size_weight: int | None = None,
-    ) -> Decision:
-        # `stable` overrides what the stable track runs (the candidate while promoting); the
-        # reported stable version changes only when a promotion completes (self.stable).
-        self.refuse_leftovers()
-        return Decision(
-            stable_model=stable or self.stable,
-            canary_model=canary,
-            weight=weight,
-            rollout=self.rollout,
-            stable_version=self.stable.version,
-            stable_image=self.stable.image,
-            rejected_version=self.rejected,
-            handled=self.handled,
-            events=self.events,
-            requeue_after=requeue,
-            size_weight=weight if size_weight is None else size_weight,
-            **self.flags,
-        )
+__all__ = ["ACTIVE", "Cluster", "Decision", "Requests", "decide"]
 
 
 def decide(
@@ -120,7 +46,7 @@ def decide(
     analyze: Analyze,
     now: datetime,
 ) -> Decision:
-    ctx = _Ctx(spec, status, requests, now)
+    ctx = Ctx(spec, status, requests, now)
     if status.stable_version is None:
         # First deployment: nothing to compare against; the candidate is the stable track.
         return ctx.decision(canary=None, weight=0, stable=spec.model)
@@ -131,12 +57,7 @@ def decide(
     if candidate_id == ctx.rejected:
         return _settle(ctx, superseded=False)
     r = ctx.rollout
-    active_before = (
-        r is not None
-        and r.phase in ACTIVE
-        and identity(ModelRef(name=spec.model.name, version=r.canary_version, image=r.canary_image))
-        == candidate_id
-    )
+    active_before = _rolling(r, candidate_id, spec.model.name)
     if not active_before:
         if r is not None and r.phase in ACTIVE:
             ctx.event(
@@ -146,7 +67,7 @@ def decide(
             )
         _start(ctx)
     if _take(ctx, "abort", active_before=active_before):
-        return _rollback(ctx, phase="RolledBack", reason=R.ABORTED, message="rollout aborted by request")
+        return rollback(ctx, phase="RolledBack", reason=R.ABORTED, message="rollout aborted by request")
     if _take(ctx, "promote", active_before=active_before):
         ctx.update(phase="Promoting", message="promotion requested: skipping the remaining steps")
         ctx.event("Normal", R.PROMOTE_REQUESTED, f"promoting {spec.model.version} by request")
@@ -155,24 +76,35 @@ def decide(
     return _progress(ctx, cluster, analyze)
 
 
-def _retry(ctx: _Ctx) -> None:
-    """A retry acts only when the spec names the version that was rolled back."""
+def _rolling(r: RolloutStatus | None, candidate_id: str, model_name: str) -> bool:
+    """A rollout of this candidate is in progress."""
+    if r is None or r.phase not in ACTIVE:
+        return False
+    return identity(ModelRef(name=model_name, version=r.canary_version, image=r.canary_image)) == candidate_id
+
+
+def _retry(ctx: Ctx) -> None:
+    """A retry acts when the spec names the version that was rolled back, or continues a rollout
+    of it that onInconclusive: pause holds; otherwise it is refused."""
     request = ctx.pending.pop("retry", None)
     if request is None:
         return
     candidate = identity(ctx.candidate)
-    if ctx.rejected is None or ctx.rejected != candidate:
+    r = ctx.rollout
+    held = _rolling(r, candidate, ctx.candidate.name) and r.analysis_hold
+    if ctx.rejected != candidate and not held:
         why = f"nothing to retry: {ctx.candidate.version} was not rolled back"
     elif request.target is not None and request.target != ctx.candidate.version:
-        why = f"retry was for {request.target}; the rolled-back version is {ctx.candidate.version}"
+        why = f"retry was for {request.target}; the version to retry is {ctx.candidate.version}"
     else:
         why = None
     if ctx.answer(request, refused=why, accepted=f"retrying {candidate}"):
-        ctx.rejected = None
+        ctx.rejected = None if ctx.rejected == candidate else ctx.rejected
+        ctx.retried = True  # also continues a rollout held by onInconclusive: pause
         ctx.event("Normal", R.RETRY_REQUESTED, f"retrying {candidate}")
 
 
-def _take(ctx: _Ctx, kind: str, *, active_before: bool) -> bool:
+def _take(ctx: Ctx, kind: str, *, active_before: bool) -> bool:
     """Whether a pending promote/abort acts on the rollout in progress (else it is refused)."""
     request = ctx.pending.pop(kind, None)
     if request is None:
@@ -184,7 +116,7 @@ def _take(ctx: _Ctx, kind: str, *, active_before: bool) -> bool:
     return ctx.answer(request, refused=why, accepted=f"{kind} of {r.canary_version}")
 
 
-def _start(ctx: _Ctx) -> None:
+def _start(ctx: Ctx) -> None:
     now = ts(ctx.now)
     ctx.rollout = RolloutStatus(
         phase="Progressing",
@@ -206,12 +138,12 @@ def _start(ctx: _Ctx) -> None:
     )
 
 
-def _settle(ctx: _Ctx, *, superseded: bool) -> Decision:
+def _settle(ctx: Ctx, *, superseded: bool) -> Decision:
     """No rollout to run: the spec names the stable version, or the rejected one."""
     r = ctx.rollout
     if r is not None and r.phase in ACTIVE:
         if superseded:
-            _rollback(
+            rollback(
                 ctx,
                 phase="RolledBack",
                 reason=R.SPEC_REVERTED,
@@ -228,26 +160,7 @@ def _settle(ctx: _Ctx, *, superseded: bool) -> Decision:
     return ctx.decision(canary=canary, weight=0, requeue=requeue)
 
 
-def _rollback(ctx: _Ctx, *, phase: RolloutPhase, reason: str, message: str) -> Decision:
-    """Traffic to stable at once; the canary stays (at weight 0) until scaleDownDelay."""
-    delay = parse_duration(ctx.spec.rollout.scale_down_delay)
-    r = ctx.update(
-        phase=phase,
-        desired_weight=0,
-        message=message,
-        finished_at=ts(ctx.now),
-        scale_down_at=ts(ctx.now + timedelta(seconds=delay)),
-    )
-    ctx.rejected = f"{r.canary_version}@{r.canary_image}"
-    ctx.flags["rolled_back"] = True
-    ctx.event("Warning", reason, f"rolled back {r.canary_version} to {ctx.stable.version}: {message}")
-    canary = (
-        ModelRef(name=ctx.stable.name, version=r.canary_version, image=r.canary_image) if delay > 0 else None
-    )
-    return ctx.decision(canary=canary, weight=0, requeue=delay if delay > 0 else None)
-
-
-def _promote(ctx: _Ctx, cluster: Cluster) -> Decision:
+def _promote(ctx: Ctx, cluster: Cluster) -> Decision:
     """The stable track takes the candidate; once it is rolled out, the canary steps aside."""
     r = ctx.rollout
     if cluster.stable_ready and cluster.stable_version == ctx.candidate.version:
@@ -270,35 +183,23 @@ def _promote(ctx: _Ctx, cluster: Cluster) -> Decision:
     )
 
 
-def _progress(ctx: _Ctx, cluster: Cluster, analyze: Analyze) -> Decision:
+def _progress(ctx: Ctx, cluster: Cluster, analyze: Analyze) -> Decision:
     spec, now = ctx.spec.rollout, ctx.now
-    r = ctx.rollout
     steps = effective_steps(spec)
-    deadline = parse_duration(spec.progress_deadline)
-    if spec.paused:
-        if r.phase != "Paused":
-            ctx.update(phase="Paused", message=f"paused at step {r.step + 1}/{len(steps)}")
-            ctx.event("Normal", R.PAUSED, ctx.rollout.message)
-        # Held as it is: the traffic weight, and the canary pods sized for the step (they may
-        # still be starting, at weight 0).
-        return ctx.decision(canary=ctx.candidate, weight=r.desired_weight, size_weight=steps[r.step].weight)
-    if r.phase == "Paused":
-        # The pause does not count against the deadline, and the step's hold starts afresh.
-        r = ctx.update(
-            phase="Progressing",
-            last_progress_at=ts(now),
-            step_started_at=ts(now) if r.step_started_at else None,
-            message="resumed",
-        )
-        ctx.event("Normal", R.RESUMED, f"rollout of {r.canary_version} resumed")
-    if elapsed(r.last_progress_at or r.started_at, now) > deadline:
-        return _rollback(
+    held = _pause_or_resume(ctx, steps)
+    if held is not None:
+        return held
+    r = ctx.rollout
+    if r.stalled_since is not None and elapsed(r.stalled_since, now) > parse_duration(spec.progress_deadline):
+        return rollback(
             ctx,
             phase="Failed",
             reason=R.PROGRESS_DEADLINE_EXCEEDED,
             message=f"no progress for {spec.progress_deadline} ({_waiting_on(r, cluster)})",
         )
     step = steps[r.step]
+    settled = _settled(r, cluster, step)
+    _track_stall(ctx, holding=settled and _evidence_holds(r, spec.analysis is not None))
     if not cluster.canary_ready:
         ctx.update(
             desired_weight=0,
@@ -306,12 +207,6 @@ def _progress(ctx: _Ctx, cluster: Cluster, analyze: Analyze) -> Decision:
             message=f"waiting for the canary pods of {r.canary_version}",
         )
         return ctx.decision(canary=ctx.candidate, weight=0, size_weight=step.weight, requeue=POLL_SECONDS)
-    # `weight_settled` describes the weight asked for last time; a new weight is not settled yet.
-    settled = (
-        cluster.weight_settled
-        and r.desired_weight == step.weight
-        and (cluster.observed_weight > 0 or step.weight == 0)
-    )
     r = ctx.update(desired_weight=step.weight, observed_weight=cluster.observed_weight)
     if not settled:
         ctx.update(message=f"setting canary weight {step.weight}% (observed {cluster.observed_weight}%)")
@@ -320,76 +215,94 @@ def _progress(ctx: _Ctx, cluster: Cluster, analyze: Analyze) -> Decision:
         r = ctx.update(
             step_started_at=ts(now),
             last_progress_at=ts(now),
-            step_passed=False,
+            stalled_since=None,
+            step_verdict=None,
             message=f"step {r.step + 1}/{len(steps)}: {cluster.observed_weight}% on the canary",
         )
         ctx.event("Normal", R.STEP_STARTED, ctx.rollout.message)
     analysis = spec.analysis
     if analysis is not None and analysis_wait(r, parse_duration(analysis.interval), now) <= 0:
-        outcome = _judge(ctx, analyze())
+        outcome = judge(ctx, analyze())
         if outcome is not None:
             return outcome
         r = ctx.rollout
-    held = elapsed(r.step_started_at, now)
-    if held >= step.pause_seconds and (analysis is None or r.step_passed):
+    if elapsed(r.step_started_at, now) >= step.pause_seconds and (
+        analysis is None or r.step_verdict == "pass"
+    ):
         return _next_step(ctx, steps)
     return ctx.decision(
         canary=ctx.candidate, weight=step.weight, requeue=next_due(r, step.pause_seconds, spec, now)
     )
 
 
-def _judge(ctx: _Ctx, results: list[CheckResult]) -> Decision | None:
-    analysis = ctx.spec.rollout.analysis
+def _settled(r: RolloutStatus, cluster: Cluster, step: Step) -> bool:
+    """The step's weight is live on ready canary pods (as well as the router can realise it).
+
+    `weight_settled` describes the weight asked for last time; a new weight is not settled yet."""
+    return (
+        cluster.canary_ready
+        and cluster.weight_settled
+        and r.desired_weight == step.weight
+        and (cluster.observed_weight > 0 or step.weight == 0)
+    )
+
+
+def _evidence_holds(r: RolloutStatus, analysed: bool) -> bool:
+    """The step is holding on purpose: its clock runs and its evidence is not bad. Before the
+    first analysis of a step (one interval of data) and while the latest analysis passed, time
+    is a deliberate hold; after an inconclusive, error or failed analysis it is a stall."""
+    return r.step_started_at is not None and (not analysed or r.step_verdict in (None, "pass"))
+
+
+def _track_stall(ctx: Ctx, *, holding: bool) -> None:
+    """Open a stall when the rollout stops holding on purpose; close it when it holds again.
+
+    Only the transitions are written (not every tick), so a hold does not rewrite the status."""
     r = ctx.rollout
-    counts = r.counts
-    verdict = overall(results)
-    now = ts(ctx.now)
-    if verdict == "pass":
-        counts = counts.model_copy(update={"passes": counts.passes + 1, "consecutive_failures": 0})
-        ctx.update(
-            counts=counts, checks=results, last_analysis_at=now, step_passed=True, last_progress_at=now
-        )
+    if holding and r.stalled_since is not None:
+        ctx.update(stalled_since=None)
+    elif not holding and r.stalled_since is None:
+        ctx.update(stalled_since=ts(ctx.now))
+
+
+def _pause_or_resume(ctx: Ctx, steps: list[Step]) -> Decision | None:
+    """`paused: true`, or a hold by onInconclusive: pause, keeps the rollout as it is (weight,
+    and the canary pods sized for the step) outside the deadline; None when it progresses."""
+    r = ctx.rollout
+    if ctx.spec.rollout.paused:
+        if r.phase != "Paused":
+            ctx.update(phase="Paused", message=f"paused at step {r.step + 1}/{len(steps)}")
+            ctx.event("Normal", R.PAUSED, ctx.rollout.message)
+        elif r.analysis_hold:
+            ctx.update(analysis_hold=False)  # a person holds it now: resuming resumes it
+        return _hold(ctx, steps)
+    if r.phase != "Paused":
         return None
-    if verdict == "fail":
-        counts = counts.model_copy(
-            update={"failures": counts.failures + 1, "consecutive_failures": counts.consecutive_failures + 1}
-        )
-        ctx.update(counts=counts, checks=results, last_analysis_at=now)
-        failing = first_with(results, "fail")
-        limit = analysis.consecutive_failure_limit
-        if counts.failures > analysis.failure_limit or (
-            limit is not None and counts.consecutive_failures >= limit
-        ):
-            return _rollback(
-                ctx,
-                phase="RolledBack",
-                reason=R.ANALYSIS_FAILED,
-                message=f"check {failing.metric} failed: {failing.message} (query: {failing.query})",
-            )
-        ctx.event("Warning", R.CHECK_FAILED, failing.message)
-        return None
-    if verdict == "error":
-        counts = counts.model_copy(update={"errors": counts.errors + 1})
-        ctx.update(counts=counts, checks=results, last_analysis_at=now)
-        erring = first_with(results, "error")
-        if counts.errors > analysis.error_limit:
-            return _rollback(
-                ctx,
-                phase="Failed",
-                reason=R.ANALYSIS_ERRORS,
-                message=f"{counts.errors} analysis errors (limit {analysis.error_limit}); "
-                f"last: {erring.metric}: {erring.message}",
-            )
-        ctx.event("Warning", R.CHECK_ERROR, f"{erring.metric}: {erring.message}")
-        return None
-    counts = counts.model_copy(update={"inconclusives": counts.inconclusives + 1})
-    ctx.update(counts=counts, checks=results, last_analysis_at=now)
-    waiting = first_with(results, "inconclusive")
-    ctx.update(message=f"inconclusive: {waiting.metric}: {waiting.message}")
+    if r.analysis_hold and not ctx.retried:
+        return _hold(ctx, steps)
+    # The pause does not count against the deadline, the step's hold starts afresh, and the
+    # evidence from before the pause is not current: the step waits for a new analysis.
+    r = ctx.update(
+        phase="Progressing",
+        last_progress_at=ts(ctx.now),
+        stalled_since=None,
+        step_started_at=ts(ctx.now) if r.step_started_at else None,
+        step_verdict=None,
+        analysis_hold=False,
+        message="resumed",
+    )
+    ctx.event("Normal", R.RESUMED, f"rollout of {r.canary_version} resumed")
     return None
 
 
-def _next_step(ctx: _Ctx, steps: list) -> Decision:
+def _hold(ctx: Ctx, steps: list[Step]) -> Decision:
+    """Everything as it is: the weight, and the canary pods sized for the step (they may still
+    be starting, at weight 0)."""
+    r = ctx.rollout
+    return ctx.decision(canary=ctx.candidate, weight=r.desired_weight, size_weight=steps[r.step].weight)
+
+
+def _next_step(ctx: Ctx, steps: list[Step]) -> Decision:
     r = ctx.rollout
     nxt = r.step + 1
     if nxt >= len(steps):
@@ -397,6 +310,7 @@ def _next_step(ctx: _Ctx, steps: list) -> Decision:
             phase="Promoting",
             message=f"all {len(steps)} steps passed; promoting {r.canary_version}",
             last_progress_at=ts(ctx.now),
+            stalled_since=None,
         )
         ctx.event("Normal", R.PROMOTING, ctx.rollout.message)
         return ctx.decision(
@@ -405,8 +319,9 @@ def _next_step(ctx: _Ctx, steps: list) -> Decision:
     ctx.update(
         step=nxt,
         step_started_at=None,
-        step_passed=False,
+        step_verdict=None,
         last_progress_at=ts(ctx.now),
+        stalled_since=ts(ctx.now),  # until the new weight is live on ready pods
         desired_weight=steps[nxt].weight,
         message=f"step {r.step + 1} passed; moving to {steps[nxt].weight}%",
     )

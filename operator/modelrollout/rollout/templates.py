@@ -36,7 +36,8 @@ TEMPLATES: dict[str, str] = {
     ),
 }
 
-# How many observations stand behind a value (compared with analysis.minSamples).
+# How many observations stand behind a value (compared with minSamples). A custom check names
+# its own (`samplesQuery`), or opts out explicitly with minSamples: 0 and a reason.
 SAMPLES: dict[str, str] = {
     "requests": f"sum(increase({REQUESTS}[{{{{interval}}}}]))",
     "feedback": f'sum(increase({FEEDBACK}, outcome=~"correct|incorrect"}}[{{{{interval}}}}]))',
