@@ -76,3 +76,17 @@ def test_names_children_could_not_carry_are_refused(name, namespace):
 def test_longest_name_is_accepted(namespace):
     result = dry_run(model_deployment(VALID, name="a" * 45), namespace)
     assert result.returncode == 0, result.stderr
+
+
+def test_a_duration_beyond_gos_range_is_refused(namespace):
+    """cel-python accepts it; the API server's duration() does not (the operator's parse
+    refuses it too: tests/unit/test_bad_input.py)."""
+    spec = {**VALID, "rollout": {"progressDeadline": "3000000h", "analysis": BAD_ANALYSIS}}
+    result = dry_run(model_deployment(spec, name="dur"), namespace)
+    assert result.returncode != 0 and "spec.rollout" in result.stderr, result.stderr
+
+
+BAD_ANALYSIS = {
+    "prometheus": {"address": "http://prometheus:9090"},
+    "metrics": [{"name": "errors", "template": "error-rate", "max": 0.01}],
+}
