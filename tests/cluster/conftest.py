@@ -18,7 +18,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
@@ -28,6 +27,9 @@ from typing import Any
 import pytest
 
 from tests.support.procs import stop_group
+from tests.support.waiting import wait_until
+
+__all__ = ["wait_until"]
 
 ROOT = Path(__file__).resolve().parents[2]
 CRD_NAME = "modeldeployments.modelrollout.io"
@@ -102,20 +104,6 @@ def get(kind: str, name: str, namespace: str) -> dict[str, Any] | None:
 def apply(obj: dict[str, Any] | str, *extra: str) -> str:
     text = obj if isinstance(obj, str) else json.dumps(obj)
     return kubectl("apply", "--server-side", "--field-manager=test-user", *extra, "-f", "-", input=text)
-
-
-def wait_until(predicate: Callable[[], Any], *, timeout: float, what: str, interval: float = 0.5) -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        try:
-            last = predicate()
-            if last:
-                return last
-        except AssertionError as exc:
-            last = exc
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}; last: {last}")
 
 
 def events_for(namespace: str, name: str) -> list[dict[str, Any]]:

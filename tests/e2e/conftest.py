@@ -10,12 +10,13 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.support.waiting import wait_until as _wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -59,17 +60,7 @@ def kubectl(*args: str, input: str | None = None, timeout: float = 60) -> str:
 
 
 def wait_until(predicate, *, timeout: float, interval: float = 2.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        try:
-            last = predicate()
-            if last:
-                return last
-        except AssertionError as exc:
-            last = exc
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}; last: {last}")
+    return _wait_until(predicate, timeout=timeout, interval=interval, what=what)
 
 
 @pytest.fixture(scope="session")

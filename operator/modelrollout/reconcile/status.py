@@ -76,21 +76,29 @@ def _stable_phase(progress: Progress | None) -> tuple[Phase, str, str, str]:
     )
 
 
-def invalid_spec_status(
-    previous: ModelDeploymentStatus, *, generation: int, message: str, now: datetime
+def degraded(
+    status: ModelDeploymentStatus, *, reason: str, message: str, generation: int, now: datetime
 ) -> ModelDeploymentStatus:
-    """Degraded with the parse error; what was serving keeps serving (children are untouched)."""
+    """Phase Degraded with the Degraded condition saying why (the children are left as they are)."""
     conds = C.set_condition(
-        previous.conditions,
+        status.conditions,
         type=C.DEGRADED,
         status="True",
-        reason=C.INVALID_SPEC,
+        reason=reason,
         message=message,
         generation=generation,
         now=now,
     )
+    return status.model_copy(update={"phase": "Degraded", "message": message[:4096], "conditions": conds})
+
+
+def invalid_spec_status(
+    previous: ModelDeploymentStatus, *, generation: int, message: str, now: datetime
+) -> ModelDeploymentStatus:
+    """Degraded with the parse error; what was serving keeps serving (children are untouched)."""
+    status = degraded(previous, reason=C.INVALID_SPEC, message=message, generation=generation, now=now)
     conds = C.set_condition(
-        conds,
+        status.conditions,
         type=C.PROGRESSING,
         status="False",
         reason=C.INVALID_SPEC,
@@ -98,14 +106,7 @@ def invalid_spec_status(
         generation=generation,
         now=now,
     )
-    return previous.model_copy(
-        update={
-            "observed_generation": generation,
-            "phase": "Degraded",
-            "message": message[:4096],
-            "conditions": conds,
-        }
-    )
+    return status.model_copy(update={"observed_generation": generation, "conditions": conds})
 
 
 @dataclass(frozen=True)
@@ -302,13 +303,5 @@ def apply_failed_status(
     status: ModelDeploymentStatus, *, message: str, now: datetime
 ) -> ModelDeploymentStatus:
     """Degraded with the API server's answer; nothing crashes, the next reconcile tries again."""
-    conds = C.set_condition(
-        status.conditions,
-        type=C.DEGRADED,
-        status="True",
-        reason=C.APPLY_FAILED,
-        message=message,
-        generation=status.observed_generation or 0,
-        now=now,
-    )
-    return status.model_copy(update={"phase": "Degraded", "message": message[:4096], "conditions": conds})
+    generation = status.observed_generation or 0
+    return degraded(status, reason=C.APPLY_FAILED, message=message, generation=generation, now=now)
