@@ -35,6 +35,24 @@ VARIANTS = {
         },
     },
     "custom-port": {"serving": {"port": 8080, "replicas": 0}},
+    "ground-truth": {
+        "groundTruth": {
+            "store": {"type": "postgres", "dsnSecretRef": {"name": "pg", "key": "dsn"}},
+            "retention": "48h",
+            "feedbackTokenSecretRef": {"name": "feedback", "key": "token"},
+            "positiveClass": "fraud",
+        },
+        "rollout": {
+            "analysis": {
+                "prometheus": {"address": "http://prometheus:9090"},
+                "minLabels": 200,
+                "metrics": [
+                    {"name": "accuracy", "template": "accuracy", "min": 0.9},
+                    {"name": "recall", "template": "recall", "min": 0.5},
+                ],
+            }
+        },
+    },
 }
 
 

@@ -8,7 +8,19 @@ from pydantic import Field, model_validator
 
 from modelrollout.api.base import ApiModel, Duration, ObjectName, parse_duration
 
-MetricTemplate = Literal["latency-p50", "latency-p95", "latency-p99", "error-rate", "accuracy", "custom"]
+MetricTemplate = Literal[
+    "latency-p50",
+    "latency-p95",
+    "latency-p99",
+    "error-rate",
+    "accuracy",
+    "mae",
+    "rmse",
+    "precision",
+    "recall",
+    "false-positive-rate",
+    "custom",
+]
 CHECK_NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 OnInconclusive = Literal["wait", "rollback", "pause"]
 
@@ -168,6 +180,14 @@ class Analysis(ApiModel):
         le=1_000_000,
         description="Every check's sample gate unless the check sets its own: fewer canary samples "
         "(requests; for accuracy, labelled feedback) in a window is inconclusive, never a pass.",
+    )
+    min_labels: int = Field(
+        default=50,
+        ge=1,
+        le=10_000_000,
+        description="The sample gate of ground-truth checks (accuracy, mae, rmse, precision, recall, "
+        "false-positive-rate) unless the check sets minSamples: fewer labelled predictions of the "
+        "version judged is inconclusive, never a pass.",
     )
     on_inconclusive: OnInconclusive = Field(
         default="wait",

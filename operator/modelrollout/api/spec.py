@@ -9,10 +9,14 @@ from pydantic import Field, ValidationError, model_validator
 from modelrollout.api.base import ApiModel, Duration
 from modelrollout.api.batch import Batch
 from modelrollout.api.gates import Gates
+from modelrollout.api.ground_truth import GroundTruth
 from modelrollout.api.rollout import PrometheusProvider, Rollout
 from modelrollout.api.serving import ModelRef, Serving
 
 Mode = Literal["online", "batch", "hybrid"]
+CLASS_TEMPLATES = ("precision", "recall", "false-positive-rate")
+CLASS_TEMPLATES_CEL = "[" + ", ".join(f"'{t}'" for t in CLASS_TEMPLATES) + "]"
+NEEDS_POSITIVE_CLASS = "precision, recall and false-positive-rate checks need spec.groundTruth.positiveClass"
 
 
 class Advisor(ApiModel):
@@ -39,6 +43,13 @@ class ModelDeploymentSpec(ApiModel):
                     "rule": "!has(self.advisor) || self.mode == 'hybrid'",
                     "message": "spec.advisor reads hybrid lookup metrics: it needs mode hybrid",
                 },
+                {
+                    "rule": "!has(self.rollout) || !has(self.rollout.analysis) || "
+                    "!has(self.rollout.analysis.metrics) || "
+                    "!self.rollout.analysis.metrics.exists(m, m.template in " + CLASS_TEMPLATES_CEL + ") || "
+                    "(has(self.groundTruth) && has(self.groundTruth.positiveClass))",
+                    "message": NEEDS_POSITIVE_CLASS,
+                },
             ]
         }
     }
@@ -51,6 +62,9 @@ class ModelDeploymentSpec(ApiModel):
     rollout: Rollout = Field(default=Rollout())
     batch: Batch | None = None
     gates: Gates | None = None
+    ground_truth: GroundTruth | None = Field(
+        default=None, description="The shared prediction log, its labels, and who may send labels."
+    )
     advisor: Advisor | None = None
 
     @model_validator(mode="after")
@@ -59,6 +73,10 @@ class ModelDeploymentSpec(ApiModel):
             raise ValueError(f"mode {self.mode} needs spec.batch with a schedule")
         if self.advisor is not None and self.mode != "hybrid":
             raise ValueError("spec.advisor reads hybrid lookup metrics: it needs mode hybrid")
+        analysis = self.rollout.analysis
+        uses_class = analysis is not None and any(m.template in CLASS_TEMPLATES for m in analysis.metrics)
+        if uses_class and (self.ground_truth is None or self.ground_truth.positive_class is None):
+            raise ValueError(NEEDS_POSITIVE_CLASS)
         return self
 
 

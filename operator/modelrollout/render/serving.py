@@ -9,7 +9,7 @@ from modelrollout.api.resource import ModelDeployment
 from modelrollout.api.serving import ModelRef
 from modelrollout.render import labels as L
 from modelrollout.render import pod
-from modelrollout.render.store import store_env
+from modelrollout.render.store import ground_truth_env, store_env
 
 HTTP_PORT_NAME = "http"
 METRICS_PATH = "/metrics"
@@ -37,6 +37,7 @@ def serving_container(md: ModelDeployment, model: ModelRef, track: L.Track) -> d
             *pod.runtime_env(md, model, track),
             {"name": "BENTOML_PORT", "value": str(serving.port)},
             *(store_env(md, md.spec.batch) if md.spec.batch else []),
+            *ground_truth_env(md),
             *pod.user_env(serving.env),
         ],
         "resources": pod.resources(serving.resources),

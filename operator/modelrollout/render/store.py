@@ -6,7 +6,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from modelrollout.api.batch import Batch
+from modelrollout.api.base import parse_duration
+from modelrollout.api.batch import Batch, PredictionStore
 from modelrollout.api.resource import ModelDeployment
 
 
@@ -21,15 +22,43 @@ def table_name(md: ModelDeployment) -> str:
 
 def store_env(md: ModelDeployment, batch: Batch) -> list[dict[str, Any]]:
     """Where predictions live: the same for the batch Job and the lookup serving pods."""
-    env: list[dict[str, Any]] = [{"name": "MODELROLLOUT_TABLE", "value": table_name(md)}]
-    if batch.store.type == "postgres":
-        ref = batch.store.dsn_secret_ref
+    return [
+        {"name": "MODELROLLOUT_TABLE", "value": table_name(md)},
+        dsn_env("MODELROLLOUT_STORE_DSN", batch.store),
+    ]
+
+
+def dsn_env(name: str, store: PredictionStore) -> dict[str, Any]:
+    """The store URL as one env var: from its Secret for PostgreSQL, a sqlite:/// path otherwise."""
+    if store.type == "postgres":
+        ref = store.dsn_secret_ref
+        assert ref is not None  # the schema requires it for postgres
+        return {"name": name, "valueFrom": {"secretKeyRef": {"name": ref.name, "key": ref.key}}}
+    return {"name": name, "value": f"sqlite:///{store.path}"}
+
+
+def ground_truth_env(md: ModelDeployment) -> list[dict[str, Any]]:
+    """What the runtime's prediction log, /feedback and ground-truth figures read
+    (the contract is in runtime/ground_truth; without spec.groundTruth: feedback disabled)."""
+    truth = md.spec.ground_truth
+    if truth is None:
+        return []
+    env = [
+        {
+            "name": "MODELROLLOUT_GROUND_TRUTH_RETENTION_SECONDS",
+            "value": str(int(parse_duration(truth.retention))),
+        }
+    ]
+    if truth.store is not None:
+        env.append(dsn_env("MODELROLLOUT_GROUND_TRUTH_DSN", truth.store))
+    ref = truth.feedback_token_secret_ref
+    if ref is not None:
         env.append(
             {
-                "name": "MODELROLLOUT_STORE_DSN",
+                "name": "MODELROLLOUT_FEEDBACK_TOKEN",
                 "valueFrom": {"secretKeyRef": {"name": ref.name, "key": ref.key}},
             }
         )
-    else:
-        env.append({"name": "MODELROLLOUT_STORE_DSN", "value": f"sqlite:///{batch.store.path}"})
+    if truth.positive_class is not None:
+        env.append({"name": "MODELROLLOUT_POSITIVE_CLASS", "value": truth.positive_class})
     return env
