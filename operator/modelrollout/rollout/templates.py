@@ -12,6 +12,8 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
+from modelrollout.rollout import ground_truth as G
+
 VARIABLE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 SELECTOR = 'namespace="{{namespace}}", modelrollout_deployment="{{name}}", track="{{track}}"'
 REQUESTS = f'bentoml_service_request_total{{{SELECTOR}, endpoint="{{{{endpoint}}}}"}}'
@@ -47,6 +49,8 @@ SAMPLES: dict[str, str] = {
 def samples_query_for(template: str) -> str | None:
     if template == "accuracy":
         return SAMPLES["feedback"]
+    if G.is_ground_truth(template):
+        return G.SAMPLES[template]
     if template == "custom":
         return None
     return SAMPLES["requests"]
@@ -68,4 +72,6 @@ def render(template: str, variables: Mapping[str, str]) -> str:
 
 
 def query_for(template: str, custom_query: str | None) -> str:
-    return custom_query if template == "custom" else TEMPLATES[template]
+    if template == "custom":
+        return custom_query or ""
+    return TEMPLATES.get(template) or G.TEMPLATES[template]
