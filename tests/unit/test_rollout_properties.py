@@ -125,6 +125,7 @@ def specs(draw) -> tuple[ModelDeploymentSpec, ModelDeploymentSpec]:
         "prometheus": {"address": "http://127.0.0.1:9090"},
         "interval": f"{INTERVAL_S:g}s",
         "minSamples": 20,
+        "minLabels": 20,  # the gate of the ground-truth check (acc): MIN_SAMPLES["acc"]
         "failureLimit": draw(st.integers(0, 2)),
         "errorLimit": draw(st.integers(0, 3)),
         "onInconclusive": draw(st.sampled_from(["wait", "rollback", "pause"])),

@@ -228,6 +228,52 @@ class Analysis(ApiModel):
         return self
 
 
+BAKE_NEEDS_ANALYSIS = "rollout.bake needs rollout.analysis (its Prometheus)"
+BAKE_ABSOLUTE_ONLY = (
+    "bake checks judge the promoted version against absolute bounds (min, max): the previous version "
+    "no longer serves, so relativeToStable cannot be used in bake.metrics"
+)
+
+
+class Bake(ApiModel):
+    """After promotion, keep judging the new stable version on late ground truth; a failure rolls
+    back to the previous version (the same ordered rollback as a canary failure)."""
+
+    model_config = ApiModel.model_config | {
+        "json_schema_extra": {
+            "x-kubernetes-validations": [
+                {
+                    "rule": "!has(self.metrics) || self.metrics.all(m, !has(m.relativeToStable))",
+                    "message": BAKE_ABSOLUTE_ONLY,
+                },
+            ]
+        }
+    }
+
+    duration: Duration = Field(description="How long the bake lasts after promotion, e.g. 24h.")
+    interval: Duration = Field(default="5m", description="Time between bake analyses.")
+    min_labels: int = Field(
+        default=50,
+        ge=1,
+        le=10_000_000,
+        description="Ground-truth checks need this many labelled predictions of the promoted version; "
+        "fewer is inconclusive (the bake waits), never a pass.",
+    )
+    failure_limit: int = Field(
+        default=0, ge=0, le=100, description="Failed bake analyses tolerated; one more rolls back."
+    )
+    metrics: Annotated[list[MetricCheck], Field(min_length=1, max_length=32)] = Field(
+        description="The requirements the promoted version must keep meeting (absolute bounds).",
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
+    )
+
+    @model_validator(mode="after")
+    def _absolute(self) -> Bake:
+        if any(m.relative_to_stable is not None for m in self.metrics):
+            raise ValueError(f"rollout.bake: {BAKE_ABSOLUTE_ONLY}")
+        return self
+
+
 class GatewayRoute(ApiModel):
     """The Gateway API HTTPRoute that the gatewayAPI router owns."""
 
@@ -268,6 +314,10 @@ class Rollout(ApiModel):
                     "duration(self.analysis.interval) < duration(self.progressDeadline)",
                     "message": INTERVAL_BEYOND_DEADLINE,
                 },
+                {
+                    "rule": "!has(self.bake) || has(self.analysis)",
+                    "message": BAKE_NEEDS_ANALYSIS,
+                },
             ]
         }
     }
@@ -301,6 +351,11 @@ class Rollout(ApiModel):
         default="30s", description="Delay before a rolled-back or replaced track is scaled to zero."
     )
     paused: bool = Field(default=False, description="Hold the rollout at its current step.")
+    bake: Bake | None = Field(
+        default=None,
+        description="After promotion, keep judging the new version on late labels for a while; a "
+        "failure rolls back to the previous version. Status shows the bake's progress.",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> Rollout:
@@ -314,6 +369,8 @@ class Rollout(ApiModel):
             self.progress_deadline
         ):
             raise ValueError(f"rollout: {INTERVAL_BEYOND_DEADLINE}")
+        if self.bake is not None and self.analysis is None:
+            raise ValueError(f"rollout: {BAKE_NEEDS_ANALYSIS}")
         return self
 
 

@@ -13,7 +13,16 @@ from pydantic import ConfigDict, Field
 from modelrollout.api.base import ApiModel
 
 Phase = Literal[
-    "Pending", "Ready", "Progressing", "Paused", "Promoting", "Succeeded", "RolledBack", "Degraded", "Failed"
+    "Pending",
+    "Ready",
+    "Progressing",
+    "Paused",
+    "Promoting",
+    "Baking",
+    "Succeeded",
+    "RolledBack",
+    "Degraded",
+    "Failed",
 ]
 ConditionStatus = Literal["True", "False", "Unknown"]
 
@@ -38,7 +47,7 @@ class Condition(StatusModel):
 
 
 Verdict = Literal["pass", "fail", "inconclusive", "error"]
-RolloutPhase = Literal["Progressing", "Paused", "Promoting", "Succeeded", "RolledBack", "Failed"]
+RolloutPhase = Literal["Progressing", "Paused", "Promoting", "Baking", "Succeeded", "RolledBack", "Failed"]
 
 
 class CheckResult(StatusModel):
@@ -93,6 +102,17 @@ class HandledRequests(StatusModel):
     )
 
 
+class BakeStatus(StatusModel):
+    """The bake after a promotion: late labels judged against the requirements."""
+
+    started_at: str
+    until: str = Field(description="When the bake ends (started_at + bake.duration).")
+    last_analysis_at: str | None = None
+    verdict: Verdict | None = Field(default=None, description="Verdict of the latest bake analysis.")
+    counts: AnalysisCounts = AnalysisCounts()
+    checks: Annotated[list[CheckResult], Field(max_length=32)] = []
+
+
 class RolloutStatus(StatusModel):
     """The state of the current (or last) rollout; enough to resume after a restart."""
 
@@ -100,6 +120,9 @@ class RolloutStatus(StatusModel):
     canary_version: str
     canary_image: str
     from_version: str | None = Field(default=None, description="The stable version the rollout started from.")
+    from_image: str | None = Field(
+        default=None, description="Its image: what a failed bake (or `modelrollout undo`) goes back to."
+    )
     step: Annotated[int, Field(ge=0)] = 0
     step_started_at: str | None = None
     started_at: str
@@ -131,6 +154,9 @@ class RolloutStatus(StatusModel):
     message: Annotated[str, Field(max_length=4096)] = ""
     finished_at: str | None = None
     scale_down_at: str | None = Field(default=None, description="When the canary is scaled to zero.")
+    bake: BakeStatus | None = Field(
+        default=None, description="The bake after promotion, when the spec has one."
+    )
 
 
 class BatchRun(StatusModel):

@@ -80,7 +80,7 @@ def request_target(kind: str, body: dict[str, Any]) -> tuple[str | None, str]:
     status = body.get("status") or {}
     rollout = status.get("rollout") or {}
     if kind in ("promote", "abort"):
-        if rollout.get("phase") in ACTIVE:
+        if rollout.get("phase") in (*ACTIVE, "Baking"):  # a bake: abort rolls back, promote ends it
             if kind == "promote" and rollout.get("phase") == "Promoting":
                 return None, f"{rollout.get('canaryVersion')} is already being promoted"
             return rollout.get("canaryVersion"), ""
@@ -209,6 +209,15 @@ def render_status(body: dict[str, Any]) -> str:
 
 def _rollout_lines(rollout: dict[str, Any]) -> list[str]:
     lines: list[str] = []
+    bake = rollout.get("bake")
+    if bake:
+        c = bake.get("counts", {})
+        lines += [
+            "",
+            f"Bake of {rollout.get('canaryVersion')} until {bake.get('until')}: latest verdict "
+            f"{bake.get('verdict') or '-'}; {c.get('passes', 0)} passed, {c.get('failures', 0)} failed, "
+            f"{c.get('inconclusives', 0)} inconclusive, {c.get('errors', 0)} errors",
+        ]
     counts = rollout.get("counts", {})
     lines += [
         "",

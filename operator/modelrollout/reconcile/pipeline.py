@@ -23,7 +23,7 @@ from modelrollout.api.status import Advice, CheckResult, ModelDeploymentStatus, 
 from modelrollout.kube import kinds as K
 from modelrollout.kube.client import ApiError, KubeClient
 from modelrollout.metrics.prometheus import provider_for
-from modelrollout.metrics.provider import ProviderError
+from modelrollout.metrics.provider import MetricsProvider, ProviderError
 from modelrollout.reconcile import operator_metrics
 from modelrollout.reconcile.observe import observe, secret_value
 from modelrollout.reconcile.plan import Plan, plan
@@ -55,7 +55,43 @@ def needs_attention(body: Any) -> bool:
 
 
 def analyzer(kube: KubeClient, md: ModelDeployment, previous: ModelDeploymentStatus, now: datetime):
-    """The analysis callback: reaches Prometheus only when the rollout machine asks for it."""
+    """The canary analysis callback: reaches Prometheus only when the rollout machine asks."""
+
+    def run(provider: MetricsProvider) -> list[CheckResult]:
+        return analysis.run(
+            md.spec.rollout.analysis,
+            provider,
+            namespace=md.namespace,
+            name=md.name,
+            canary_version=md.spec.model.version,
+            stable_version=previous.stable_version or "",
+            now=now,
+        )
+
+    return _with_provider(kube, md, [m.name for m in md.spec.rollout.analysis.metrics], run, now)
+
+
+def bake_analyzer(kube: KubeClient, md: ModelDeployment, now: datetime):
+    """The bake's callback: its checks against the promoted version (the spec's)."""
+    bake = md.spec.rollout.bake
+
+    def run(provider: MetricsProvider) -> list[CheckResult]:
+        return analysis.run_bake(
+            bake,
+            provider,
+            analysis=md.spec.rollout.analysis,
+            namespace=md.namespace,
+            name=md.name,
+            version=md.spec.model.version,
+            now=now,
+        )
+
+    return _with_provider(kube, md, [m.name for m in bake.metrics], run, now)
+
+
+def _with_provider(kube: KubeClient, md: ModelDeployment, names: list[str], run, now: datetime):
+    """A callback that builds the Prometheus provider (token from its Secret) only when called;
+    an unreadable Secret is an error verdict for every check, never a crash."""
 
     def analyze() -> list[CheckResult]:
         spec = md.spec.rollout.analysis
@@ -64,21 +100,13 @@ def analyzer(kube: KubeClient, md: ModelDeployment, previous: ModelDeploymentSta
             token = secret_value(kube, spec.prometheus.auth_secret_ref, md.namespace)
         except ProviderError as exc:
             return [
-                CheckResult(metric=m.name, query="", verdict="error", message=str(exc), time=C.rfc3339(now))
-                for m in spec.metrics
+                CheckResult(metric=name, query="", verdict="error", message=str(exc), time=C.rfc3339(now))
+                for name in names
             ]
         provider = provider_for(
             spec.prometheus.address, token=token, insecure_skip_verify=spec.prometheus.insecure_skip_verify
         )
-        results = analysis.run(
-            spec,
-            provider,
-            namespace=md.namespace,
-            name=md.name,
-            canary_version=md.spec.model.version,
-            stable_version=previous.stable_version or "",
-            now=now,
-        )
+        results = run(provider)
         operator_metrics.record_verdicts(results)
         return results
 
@@ -119,7 +147,8 @@ def reconcile(kube: KubeClient, body: dict[str, Any], now: datetime | None = Non
         previous,
         now,
         requests=requests_from(body),
-        analyze=analyzer(kube, md, previous, now),
+        analyze=analyzer(kube, md, previous, now) if md.spec.rollout.analysis else lambda: [],
+        analyze_bake=bake_analyzer(kube, md, now) if md.spec.rollout.bake else lambda: [],
     )
     decided = with_advice(kube, md, decided, previous, now)
     result = carry_out(kube, body, decided, previous)

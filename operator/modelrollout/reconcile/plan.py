@@ -54,6 +54,7 @@ def plan(
     *,
     requests: Requests | None = None,
     analyze: Analyze = lambda: [],
+    analyze_bake: Analyze = lambda: [],
 ) -> Plan:
     router = router_for(md.spec.rollout.router)
     decision = decide(
@@ -62,6 +63,7 @@ def plan(
         cluster_view(md, observed, previous, router),
         requests=requests or Requests(),
         analyze=analyze,
+        analyze_bake=analyze_bake,
         now=now,
     )
     desired = render_children(desire_for(md, decision, router, observed))

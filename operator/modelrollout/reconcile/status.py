@@ -134,7 +134,9 @@ def serving_view(
     rollout = decision.rollout
     rejected_now = rollout is not None and decision.rejected_version == identity(md.spec.model)
     rolling = rollout is not None and rollout.phase in ACTIVE
-    if phase != "Degraded" and (rolling or rejected_now):
+    if phase != "Degraded" and (
+        rolling or rejected_now or (rollout is not None and rollout.phase == "Baking")
+    ):
         phase, message = rollout.phase, rollout.message
     if degraded_reason == C.DEPLOYMENT_FAILED:
         degraded = ("True", C.DEPLOYMENT_FAILED, message)

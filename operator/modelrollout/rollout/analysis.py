@@ -6,9 +6,10 @@ import math
 from datetime import datetime
 
 from modelrollout.api.conditions import rfc3339
-from modelrollout.api.rollout import Analysis, MetricCheck
+from modelrollout.api.rollout import Analysis, Bake, MetricCheck
 from modelrollout.api.status import CheckResult
 from modelrollout.metrics.provider import MetricsProvider, ProviderError
+from modelrollout.rollout.ground_truth import is_ground_truth
 from modelrollout.rollout.templates import TemplateError, query_for, render, samples_query_for
 from modelrollout.rollout.verdict import assess
 
@@ -28,9 +29,12 @@ def variables(
     }
 
 
-def effective_min_samples(check: MetricCheck, default: int) -> int:
-    """The check's own sample gate, else the analysis' (every check has one)."""
-    return default if check.min_samples is None else check.min_samples
+def effective_min_samples(check: MetricCheck, default: int, *, min_labels: int | None = None) -> int:
+    """The check's own sample gate, else the analysis' (every check has one): minLabels for the
+    ground-truth checks, minSamples for the others."""
+    if check.min_samples is not None:
+        return check.min_samples
+    return min_labels if min_labels is not None and is_ground_truth(check.template) else default
 
 
 def run_check(
@@ -41,8 +45,10 @@ def run_check(
     stable: dict[str, str],
     min_samples: int,
     now: datetime,
+    min_labels: int | None = None,
 ) -> CheckResult:
-    """Query and judge one check. `min_samples` is the analysis' gate; the check's own wins."""
+    """Query and judge one check. `min_samples` (`min_labels` for ground-truth checks) is the
+    analysis' gate; the check's own wins."""
     template = query_for(check.template, check.query)
     samples_template = check.samples_query or samples_query_for(check.template)
     query = stable_query = ""
@@ -69,7 +75,7 @@ def run_check(
         value=value,
         stable_value=stable_value,
         samples=samples,
-        min_samples=effective_min_samples(check, min_samples),
+        min_samples=effective_min_samples(check, min_samples, min_labels=min_labels),
     )
     return CheckResult(
         metric=check.name,
@@ -104,6 +110,42 @@ def run(
     canary = variables(track="canary", version=canary_version, **common)
     stable = variables(track="stable", version=stable_version, **common)
     return [
-        run_check(c, provider, canary=canary, stable=stable, min_samples=analysis.min_samples, now=now)
+        run_check(
+            c,
+            provider,
+            canary=canary,
+            stable=stable,
+            min_samples=analysis.min_samples,
+            min_labels=analysis.min_labels,
+            now=now,
+        )
         for c in analysis.metrics
+    ]
+
+
+def run_bake(
+    bake: Bake,
+    provider: MetricsProvider,
+    *,
+    analysis: Analysis,
+    namespace: str,
+    name: str,
+    version: str,
+    now: datetime,
+) -> list[CheckResult]:
+    """The bake's checks against the promoted version, now on the stable track."""
+    judged = variables(
+        namespace=namespace, name=name, track="stable", version=version, interval=bake.interval
+    )
+    return [
+        run_check(
+            c,
+            provider,
+            canary=judged,
+            stable=judged,
+            min_samples=analysis.min_samples,
+            min_labels=bake.min_labels,
+            now=now,
+        )
+        for c in bake.metrics
     ]

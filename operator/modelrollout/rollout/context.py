@@ -13,7 +13,7 @@ from modelrollout.api.spec import ModelDeploymentSpec
 from modelrollout.api.status import ModelDeploymentStatus, RolloutPhase, RolloutStatus
 from modelrollout.rollout import requests as Q
 from modelrollout.rollout.decision import ACTIVE, Decision, Requests
-from modelrollout.rollout.timing import ts
+from modelrollout.rollout.timing import elapsed, ts
 
 
 class Ctx:
@@ -93,6 +93,17 @@ class Ctx:
             size_weight=weight if size_weight is None else size_weight,
             **self.flags,
         )
+
+
+def leftover_canary(ctx: Ctx) -> tuple[ModelRef | None, float | None]:
+    """The canary of a finished rollout, kept (at weight 0) until its scale-down time, and the
+    seconds until then; (None, None) once it is due to go."""
+    r = ctx.rollout
+    if r is None or r.scale_down_at is None or elapsed(r.scale_down_at, ctx.now) >= 0:
+        return None, None
+    return ModelRef(name=ctx.stable.name, version=r.canary_version, image=r.canary_image), -elapsed(
+        r.scale_down_at, ctx.now
+    )
 
 
 def rollback(ctx: Ctx, *, phase: RolloutPhase, reason: str, message: str) -> Decision:

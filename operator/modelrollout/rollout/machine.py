@@ -27,8 +27,9 @@ from modelrollout.api.base import parse_duration
 from modelrollout.api.serving import ModelRef
 from modelrollout.api.spec import ModelDeploymentSpec
 from modelrollout.api.status import AnalysisCounts, ModelDeploymentStatus, RolloutStatus
+from modelrollout.rollout import bake
 from modelrollout.rollout import requests as Q
-from modelrollout.rollout.context import Ctx, rollback
+from modelrollout.rollout.context import Ctx, leftover_canary, rollback
 from modelrollout.rollout.decision import ACTIVE, Analyze, Cluster, Decision, Requests, identity
 from modelrollout.rollout.judge import judge
 from modelrollout.rollout.steps import Step, effective_steps
@@ -45,13 +46,20 @@ def decide(
     requests: Requests,
     analyze: Analyze,
     now: datetime,
+    analyze_bake: Analyze = lambda: [],
 ) -> Decision:
+    """The next rollout state. `analyze` runs the canary analysis, `analyze_bake` the bake's
+    checks against the promoted version; each is called only when its analysis is due."""
     ctx = Ctx(spec, status, requests, now)
     if status.stable_version is None:
         # First deployment: nothing to compare against; the candidate is the stable track.
         return ctx.decision(canary=None, weight=0, stable=spec.model)
     _retry(ctx)
     candidate_id = identity(spec.model)
+    if ctx.rollout is not None and ctx.rollout.phase == "Baking":
+        if candidate_id == identity(ctx.stable):
+            return bake.step(ctx, analyze_bake)
+        bake.supersede(ctx)
     if candidate_id == identity(ctx.stable):
         return _settle(ctx, superseded=True)
     if candidate_id == ctx.rejected:
@@ -123,6 +131,7 @@ def _start(ctx: Ctx) -> None:
         canary_version=ctx.candidate.version,
         canary_image=ctx.candidate.image,
         from_version=ctx.stable.version,
+        from_image=ctx.stable.image,
         step=0,
         started_at=now,
         last_progress_at=now,
@@ -150,13 +159,7 @@ def _settle(ctx: Ctx, *, superseded: bool) -> Decision:
                 message=f"spec returned to stable {ctx.stable.version}; canary {r.canary_version} withdrawn",
             )
         r = ctx.rollout
-    keep_canary = r is not None and r.scale_down_at is not None and elapsed(r.scale_down_at, ctx.now) < 0
-    canary = (
-        ModelRef(name=ctx.stable.name, version=r.canary_version, image=r.canary_image)
-        if keep_canary
-        else None
-    )
-    requeue = -elapsed(r.scale_down_at, ctx.now) if keep_canary else None
+    canary, requeue = leftover_canary(ctx)
     return ctx.decision(canary=canary, weight=0, requeue=requeue)
 
 
@@ -175,6 +178,8 @@ def _promote(ctx: Ctx, cluster: Cluster) -> Decision:
         ctx.stable = ctx.candidate
         ctx.flags["promoted"] = True
         ctx.event("Normal", R.PROMOTED, f"{ctx.candidate.version} promoted (was {r.from_version})")
+        if ctx.spec.rollout.bake is not None:
+            bake.start(ctx)
         return ctx.decision(
             canary=ctx.candidate if delay > 0 else None, weight=0, requeue=delay if delay > 0 else None
         )
