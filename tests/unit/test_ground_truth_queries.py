@@ -35,3 +35,81 @@ def test_every_figure_is_one_the_runtime_exports():
     queries = " ".join([*G.TEMPLATES.values(), *G.SAMPLES.values(), G.COVERAGE])
     used = set(re.findall(r"modelrollout_ground_truth_([a-z_]+)\{", queries))
     assert used <= exported and used
+
+
+class Figures:
+    """A provider answering from the figures of one version."""
+
+    def __init__(self, **figures: float) -> None:
+        self.figures = figures
+
+    def query(self, promql: str) -> float | None:
+        import re
+
+        names = re.findall(r"modelrollout_ground_truth_([a-z_]+)\{", promql)
+        values = [self.figures.get(n) for n in names]
+        if any(v is None for v in values):
+            return None
+        if promql.startswith("sqrt("):
+            return (values[0] / values[1]) ** 0.5
+        if "+" in promql:  # tp / (tp + x)
+            return values[0] / (values[1] + values[2])
+        return values[0] / values[1] if len(values) == 2 else values[0]
+
+
+def check(template, **bounds):
+    from modelrollout.api.rollout import MetricCheck
+
+    return MetricCheck(name=template, template=template, **(bounds or {"min": 0.5}))
+
+
+def run(chk, figures, *, min_labels=50):
+    from datetime import UTC, datetime
+
+    from modelrollout.rollout.analysis import run_check, variables
+
+    judged = variables(namespace="ml", name="iris", track="canary", version="2.0.0", interval="1m")
+    return run_check(
+        chk,
+        figures,
+        canary=judged,
+        stable=judged,
+        min_samples=20,
+        min_labels=min_labels,
+        now=datetime.now(UTC),
+    )
+
+
+def test_a_ground_truth_check_reports_labelled_count_and_coverage():
+    figures = Figures(predictions=1000, labelled=200, true_positives=95, false_positives=5)
+    result = run(check("precision", min=0.9), figures)
+    assert result.verdict == "pass" and result.value == 0.95
+    assert result.samples == 200 and result.coverage == 0.2
+
+
+def test_fewer_labels_than_min_labels_is_inconclusive_not_a_pass():
+    figures = Figures(predictions=1000, labelled=12, true_positives=12, false_positives=0)
+    result = run(check("precision", min=0.9), figures)
+    assert result.verdict == "inconclusive" and "50" in result.message
+    assert result.coverage == 0.012
+
+
+def test_regression_and_class_metrics_from_the_figures():
+    figures = Figures(
+        predictions=100, labelled=100, numeric=100, abs_error_sum=30.0, squared_error_sum=16.0,
+        true_positives=40, false_positives=10, false_negatives=20, true_negatives=30,
+    )  # fmt: skip
+    assert run(check("mae", max=0.5), figures).value == 0.3
+    assert run(check("rmse", max=0.5), figures).value == 0.4
+    assert run(check("precision"), figures).value == 0.8
+    assert run(check("recall"), figures).value == 40 / 60
+    assert run(check("false-positive-rate", max=0.5), figures).value == 0.25
+
+
+def test_a_request_check_has_no_coverage():
+    class Requests:
+        def query(self, promql):
+            return 100.0 if "increase" in promql else 0.1
+
+    result = run(check("latency-p99", max=0.5), Requests())
+    assert result.coverage is None and result.verdict == "pass"

@@ -58,7 +58,12 @@ class CheckResult(StatusModel):
     value: float | None = None
     stable_query: Annotated[str, Field(max_length=4096)] | None = None
     stable_value: float | None = None
-    samples: float | None = None
+    samples: float | None = Field(
+        default=None, description="Observations behind the value (ground-truth checks: labelled predictions)."
+    )
+    coverage: float | None = Field(
+        default=None, description="Ground-truth checks: labelled / logged predictions of the version."
+    )
     threshold: str = ""
     verdict: Verdict
     message: Annotated[str, Field(max_length=1024)] = ""

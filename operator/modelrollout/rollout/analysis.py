@@ -9,7 +9,7 @@ from modelrollout.api.conditions import rfc3339
 from modelrollout.api.rollout import Analysis, Bake, MetricCheck
 from modelrollout.api.status import CheckResult
 from modelrollout.metrics.provider import MetricsProvider, ProviderError
-from modelrollout.rollout.ground_truth import is_ground_truth
+from modelrollout.rollout.ground_truth import COVERAGE, is_ground_truth
 from modelrollout.rollout.templates import TemplateError, query_for, render, samples_query_for
 from modelrollout.rollout.verdict import assess
 
@@ -70,6 +70,7 @@ def run_check(
         )
     if samples is None and samples_template is not None:
         samples = 0.0  # no series at all: zero samples, not "unknown"
+    coverage = _coverage(check, provider, canary)
     verdict, threshold, message = assess(
         check,
         value=value,
@@ -84,11 +85,23 @@ def run_check(
         stable_query=stable_query,
         stable_value=_finite(stable_value),
         samples=_finite(samples),
+        coverage=coverage,
         threshold=threshold,
         verdict=verdict,
         message=message,
         time=rfc3339(now),
     )
+
+
+def _coverage(check: MetricCheck, provider: MetricsProvider, judged: dict[str, str]) -> float | None:
+    """Labelled / logged predictions of the judged version (ground-truth checks only); reported
+    with the verdict, never a verdict of its own (an unanswerable coverage is simply unknown)."""
+    if not is_ground_truth(check.template):
+        return None
+    try:
+        return _finite(provider.query(render(COVERAGE, judged)))
+    except (TemplateError, ProviderError):
+        return None
 
 
 def _finite(value: float | None) -> float | None:
