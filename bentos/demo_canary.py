@@ -45,6 +45,7 @@ def rollout_spec(prometheus_url: str, *, version: str):
                 "prometheus": {"address": prometheus_url},
                 "interval": INTERVAL,
                 "minSamples": MIN_SAMPLES,
+                "minLabels": MIN_SAMPLES,
                 "failureLimit": 1,
                 "metrics": [
                     {"name": "latency-p99", "template": "latency-p99", "max": 0.5, "relativeToStable": {"maxRatio": 50}},

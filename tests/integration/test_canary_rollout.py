@@ -59,6 +59,7 @@ def rollout_spec(prometheus_url: str, *, version: str, failure_limit: int = 1, e
                     "prometheus": {"address": prometheus_url},
                     "interval": INTERVAL,
                     "minSamples": MIN_SAMPLES,
+                    "minLabels": MIN_SAMPLES,  # the accuracy check: labelled predictions
                     "failureLimit": failure_limit,
                     "errorLimit": error_limit,
                     "metrics": [

@@ -37,6 +37,13 @@ def effective_min_samples(check: MetricCheck, default: int, *, min_labels: int |
     return min_labels if min_labels is not None and is_ground_truth(check.template) else default
 
 
+def gate_name(check: MetricCheck, *, min_labels: int | None) -> str:
+    """The setting the sample gate comes from, for messages."""
+    if check.min_samples is None and min_labels is not None and is_ground_truth(check.template):
+        return "minLabels"
+    return "minSamples"
+
+
 def run_check(
     check: MetricCheck,
     provider: MetricsProvider,
@@ -77,6 +84,7 @@ def run_check(
         stable_value=stable_value,
         samples=samples,
         min_samples=effective_min_samples(check, min_samples, min_labels=min_labels),
+        gate=gate_name(check, min_labels=min_labels),
     )
     return CheckResult(
         metric=check.name,

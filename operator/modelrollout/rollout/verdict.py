@@ -69,16 +69,18 @@ def thresholds(check: MetricCheck, stable_value: float | None) -> list[Bound]:
     return absolute_bounds(check) + relative_bounds(check, stable_value)
 
 
-def sample_gate(samples: float | None, min_samples: int) -> str | None:
-    """Why the samples cannot carry a verdict, or None when they can (or the gate is off)."""
+def sample_gate(samples: float | None, min_samples: int, *, gate: str = "minSamples") -> str | None:
+    """Why the samples cannot carry a verdict, or None when they can (or the gate is off).
+    `gate` names the setting in messages (minLabels for the ground-truth checks)."""
     if min_samples <= 0:
         return None
+    noun = "labelled predictions" if gate == "minLabels" else "samples"
     if samples is None:
-        return f"no sample count (no samples query) for minSamples {min_samples}"
+        return f"no sample count (no samples query) for {gate} {min_samples}"
     if not math.isfinite(samples):
         return f"sample count is {samples}"
     if samples < min_samples:
-        return f"{_fmt_below(samples, min_samples)} samples < minSamples {min_samples}"
+        return f"{_fmt_below(samples, min_samples)} {noun} < {gate} {min_samples}"
     return None
 
 
@@ -96,6 +98,7 @@ def assess(
     stable_value: float | None,
     samples: float | None,
     min_samples: int,
+    gate: str = "minSamples",
 ) -> tuple[Verdict, str, str]:
     """(verdict, threshold text, message) for one check's measurements.
 
@@ -104,9 +107,9 @@ def assess(
     when stable is unknown."""
     relative = relative_bounds(check, stable_value)
     text = " and ".join(t for _, _, t in absolute_bounds(check) + relative)
-    gate = sample_gate(samples, min_samples)
-    if gate is not None:
-        return "inconclusive", text, gate
+    waiting = sample_gate(samples, min_samples, gate=gate)
+    if waiting is not None:
+        return "inconclusive", text, waiting
     if unknown(value):
         return "inconclusive", text, "no data" if value is None else f"value is {value}"
     for bound in absolute_bounds(check):
