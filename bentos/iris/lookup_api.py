@@ -11,7 +11,14 @@ What the operator sets on serving pods (see ``operator/modelrollout/render/batch
 
 A lookup key is what a row's key columns hold: a scalar (an integer or a string) for a one-column
 key such as the sample's ``id``, or an object ``{"column": value, ...}`` naming every key column of
-a composite key. ``"42"`` finds the integer key 42 (keys come from JSON, often as strings).
+a composite key. ``"42"`` finds the integer key 42 (keys come from JSON, often as strings), but only
+written in canonical ASCII digits within 64 bits: ``" 42"``, ``"042"``, ``"٤٢"`` or 2**63 are not a
+key of an integer column, and that one key is answered with ``status`` 400 while the others are
+answered as usual.
+
+Store calls run on their own bounded pool with a deadline (``modelrollout.runtime.storecalls``):
+when the store is down or slow, hybrid mode answers every key that came with a feature row from
+the model (``modelrollout_lookup_fallback_total``), batch mode answers 503.
 
 Bookkeeping is the runtime's, so feedback and accuracy work for lookups as for ``/predict``: every
 answered key is a logged prediction (``/feedback`` with the lookup's request id and the key's index
@@ -22,8 +29,8 @@ key is logged as unanswered, so feedback for it is ``unknown_request``, never an
 
 from __future__ import annotations
 
+import asyncio
 import logging
-import sqlite3
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
@@ -31,14 +38,17 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, Field, StrictInt, StrictStr
 
 from modelrollout.runtime.config import ConfigError
-from modelrollout.runtime.lookup import Answer, LookupService
+from modelrollout.runtime.logsafe import RateLimitedLog
+from modelrollout.runtime.lookup import Answer, LookupService, overall_status
 from modelrollout.runtime.prediction_log import FeedbackVerdict, InMemoryPredictionLog, Origin
 from modelrollout.runtime.serving import ServingRuntime
 from modelrollout.runtime.store.base import PublishedVersion
 from modelrollout.runtime.store.factory import open_store, redact, resolve_store_url
-from modelrollout.runtime.store.naming import InvalidName, StoreError, validate_table_name
+from modelrollout.runtime.store.naming import InvalidName, validate_table_name
+from modelrollout.runtime.storecalls import StoreCalls, StoreUnavailable
 
 log = logging.getLogger("bentoml.iris.lookup")
+store_failures = RateLimitedLog(log, rate=0.2)
 
 ServingMode = Literal["online", "batch", "hybrid"]
 MODES: tuple[ServingMode, ...] = ("online", "batch", "hybrid")
@@ -61,6 +71,10 @@ class LookupAnswer(BaseModel):
     model_version: str | None = None
     run_id: str | None = None
     message: str | None = None
+    status: Literal[200, 400, 404, 503] = Field(
+        description="this key's own outcome: 200 answered, 400 cannot be a key of the table, "
+        "404 not in the table (and no model answer), 503 the prediction store could not be asked"
+    )
 
 
 class LookupResponse(BaseModel):
@@ -122,17 +136,18 @@ class UnansweredRowsLog:
 
 
 def open_lookup(
-    settings: LookupSettings, *, model: Any, model_version: str
+    settings: LookupSettings, *, model: Any, model_version: str, wait_timeout_s: float
 ) -> tuple[LookupService | None, str]:
     """The lookup service for ``settings`` (None in online mode) and a line describing its state.
 
     Never fails because of the store's contents or reachability: a table nothing was published to
     yet, or a database that is down, is what each lookup then reports, so the server still starts
-    (and serves ``/predict``) and picks the table up once a batch run publishes it.
+    (and serves ``/predict``) and picks the table up once a batch run publishes it. The store is
+    opened for serving: no statement waits longer than ``wait_timeout_s`` for a lock.
     """
     if settings.mode == "online":
         return None, "lookup serving disabled (MODELROLLOUT_MODE=online)"
-    store = open_store(settings.store_url)
+    store = open_store(settings.store_url, wait_timeout_s=wait_timeout_s)
     service = LookupService(
         store,
         settings.table or "",
@@ -147,24 +162,30 @@ def open_lookup(
         return service, f"lookup serving {where}: store not reachable yet ({type(exc).__name__}: {exc})"
     if version is None:
         return service, f"lookup serving {where}: {NOTHING_PUBLISHED}"
-    return (
-        service,
-        f"lookup serving {where}: run {version.run_id} ({version.rows} rows, model {version.model_version})",
-    )
+    return service, f"lookup serving {where}: run {version.run_id} ({version.rows} rows, model {version.model_version})"  # fmt: skip
 
 
-def answer_all(
-    service: LookupService, keys: Sequence[Any], rows: Sequence[Sequence[float]] | None
+async def answer_all(
+    service: LookupService, calls: StoreCalls, keys: Sequence[Any], rows: Sequence[Sequence[float]] | None
 ) -> list[LookupAnswer]:
-    """Look every key up (hybrid: misses with rows go to the model); blocking, run it in a thread."""
-    published = service.version()
-    answers = service.lookup(keys, rows if service.mode == "hybrid" else None)
+    """Every key's answer: the store on its own pool (with a deadline), the model on the model's
+    threads (hybrid misses, or every key with a row when the store could not be asked)."""
+    try:
+        found, failure = await calls.run(service.find, keys), None
+    except StoreUnavailable as exc:
+        found, failure = None, exc
+        store_failures.log(logging.WARNING, "lookup in %s without the store: %s", service.table, exc)
+    features = rows if service.mode == "hybrid" else None
+    indices = service.model_rows(keys, found, features)
+    predicted = await asyncio.to_thread(service.predict, features, indices) if indices else {}
+    answers = service.answers(keys, found, predicted, failure=failure)
+    published = found.version if found is not None else service.cached_version()
     return [to_wire(answer, published=published) for answer in answers]
 
 
 def to_wire(answer: Answer, *, published: PublishedVersion | None) -> LookupAnswer:
     message = answer.message
-    if not answer.found and published is None:
+    if answer.status == 404 and published is None:
         message = f"{NOTHING_PUBLISHED}: {message}" if message else NOTHING_PUBLISHED
     return LookupAnswer(
         key=answer.key,
@@ -174,6 +195,7 @@ def to_wire(answer: Answer, *, published: PublishedVersion | None) -> LookupAnsw
         model_version=answer.model_version,
         run_id=answer.run_id,
         message=message,
+        status=answer.status,
     )
 
 
@@ -188,17 +210,5 @@ def record(runtime: ServingRuntime, request_id: str, answers: Sequence[LookupAns
 
 
 def http_status(answers: Sequence[LookupAnswer]) -> int:
-    """200 when at least one key was answered, 404 when none was (the body still says why, per key)."""
-    return 200 if any(a.found for a in answers) else 404
-
-
-def failure(exc: Exception) -> tuple[int, str]:
-    """(HTTP status, message) for a lookup that raised: 503 when the store could not be read (the
-    DSN's password never appears: drivers do not echo it), 500 for anything else (a bug, not an outage).
-    """
-    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    if isinstance(exc, StoreError):
-        return 503, f"prediction store error: {text}"
-    if isinstance(exc, (sqlite3.Error, OSError)) or type(exc).__module__.startswith("psycopg"):
-        return 503, f"prediction store unavailable: {text}"
-    return 500, f"lookup failed: {type(exc).__name__}: {text}"
+    """200 when any key was answered; else 503 (the store's fault), 404 (not found), 400 (all malformed)."""
+    return overall_status(answers)  # type: ignore[arg-type]

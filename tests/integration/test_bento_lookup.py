@@ -18,20 +18,18 @@ import os
 import shutil
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import yaml
 
+from tests.integration.batchrun import RUN_TIMEOUT_S, run_batch, wait_until, write_input
 from tests.integration.bentoproc import (
     IRIS_DIR,
     SETOSA_ROW,
     VIRGINICA_ROW,
     BentoServer,
     BentoSpec,
-    ModelStore,
     base_env,
     bento_servers,
     iris_store,  # noqa: F401  (fixture)
@@ -42,55 +40,14 @@ pytestmark = pytest.mark.integration
 TABLE = "iris"
 SAMPLE_INPUT = IRIS_DIR / "data" / "iris-input.csv"
 PICKUP_TIMEOUT_S = 20.0  # the lookup service re-reads the published version every 5 s
-RUN_TIMEOUT_S = 90.0
 NEW_KEY = 175  # not in the sample input (ids 1..150); in the second run's input (ids 1..200)
 LABELS = {"model": "iris-classifier", "version": "v1", "track": "stable"}
 SECRET = "sekret-pw"
 
 
-def runner_command() -> list[str]:
-    """The console script the CronJob runs (the venv's), else the module it wraps."""
-    script = Path(sys.executable).with_name("modelrollout-batch")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "modelrollout.runtime.batch.cli"]
-
-
-def run_batch(store: ModelStore, db_url: str, *, run_id: str, input_path: Path) -> dict:
-    """``modelrollout-batch run`` with the bento's predictor (importable via PYTHONPATH, as in the image)."""
-    env = base_env(
-        BENTOML_HOME=str(store.home),
-        PYTHONPATH=str(IRIS_DIR),
-        MODELROLLOUT_MODEL_TAG=store.tag("v1"),
-        MODELROLLOUT_STORE_DSN=db_url,
-    )
-    args = ["run", "--input", str(input_path), "--key-columns", "id", "--table", TABLE,
-            "--predictor", "batch:predictor", "--run-id", run_id, "--model-version", "1.0.0"]  # fmt: skip
-    result = subprocess.run(
-        runner_command() + args, env=env, capture_output=True, text=True, timeout=RUN_TIMEOUT_S, check=False
-    )
-    assert result.returncode == 0, f"{result.stdout}\n{result.stderr}"
-    return json.loads(result.stdout.strip().splitlines()[-1])
-
-
-def wait_until(check: Callable[[], bool], *, timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.25)
-    raise AssertionError(f"not within {timeout_s:.0f}s: {what}")
-
-
 def lookup(server: BentoServer, keys, rows=None, **headers):
     body = {"keys": keys} if rows is None else {"keys": keys, "rows": rows}
     return server.post("/lookup", json=body, headers=headers)
-
-
-def write_input(path: Path, *, rows: int) -> Path:
-    subprocess.run(
-        [sys.executable, str(IRIS_DIR / "make_sample_input.py"), "--rows", str(rows), "--output", str(path)],
-        env=base_env(), capture_output=True, text=True, timeout=60, check=True,
-    )  # fmt: skip
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -108,6 +65,7 @@ def servers(iris_store, db_url, tmp_path_factory):  # noqa: F811
         "unreachable": BentoSpec(iris_store, "v1", env={
             "MODELROLLOUT_MODE": "batch", "MODELROLLOUT_TABLE": TABLE,
             "MODELROLLOUT_STORE_DSN": f"postgresql://modelrollout:{SECRET}@127.0.0.1:9/predictions?connect_timeout=2",
+            "MODELROLLOUT_STORE_UNREADY_AFTER_S": "3600",  # stays in rotation for this module's checks
         }),
     }  # fmt: skip
     with bento_servers(list(specs.values()), workdir=tmp_path_factory.mktemp("lookup-bentos")) as running:
@@ -367,20 +325,3 @@ def test_the_batch_predictor_uses_the_requested_model_or_the_served_one_when_the
     assert resolve("iris-classifier:v2", known_names=known) == "iris-classifier:v2"
     assert resolve("iris:1.0.0", known_names=known) == "iris-classifier:latest"  # the operator's name:version
     assert resolve(None, known_names=known) == "iris-classifier:latest"
-
-
-def test_store_outages_are_503s_and_other_lookup_errors_500s():
-    import sqlite3
-
-    from modelrollout.runtime.store.naming import StoreError
-
-    failure = bento_module("lookup_api").failure
-    assert failure(sqlite3.OperationalError("database is locked")) == (
-        503,
-        "prediction store unavailable: database is locked",
-    )
-    assert failure(StoreError("run schema changed")) == (503, "prediction store error: run schema changed")
-    assert failure(ValueError("model returned shape (3,)")) == (
-        500,
-        "lookup failed: ValueError: model returned shape (3,)",
-    )

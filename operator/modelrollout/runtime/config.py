@@ -21,6 +21,31 @@ Variables (all optional):
     Test-only fault injection: milliseconds of sleep added to every prediction (default 0).
 ``MODELROLLOUT_INJECT_ERROR_RATE``
     Test-only fault injection: share (0..1) of predictions that fail with HTTP 500 (default 0).
+
+Limits (what one client can cost the pod; see ``bentos/iris/README.md`` for the figures):
+
+``MODELROLLOUT_MAX_BODY_BYTES``
+    Largest request body, refused with 413 before it is read or parsed (default 1 MiB). Parsing
+    JSON into Python objects costs ~30x the body, so the default keeps a request's memory in the
+    tens of MB, far below the default 1 GiB pod limit.
+``MODELROLLOUT_MAX_ROWS``
+    Most rows (``/predict``) or keys (``/lookup``) per request (default 1000).
+``MODELROLLOUT_MAX_LABEL_CHARS``
+    Longest feedback label a bento accepts when its labels are free text (default 256).
+``MODELROLLOUT_STORE_TIMEOUT_S``
+    Deadline of one prediction-store call (default 2 s; below the 30 s request timeout). Calls run
+    on their own pool of ``MODELROLLOUT_STORE_THREADS`` threads (default 4); SQLite's busy timeout
+    and PostgreSQL's statement timeout are half the deadline, so a blocked call gives its thread back.
+``MODELROLLOUT_STORE_UNREADY_AFTER_S``
+    A lookup-only (batch mode) pod reports unready on ``/readyz`` once its store has failed for this
+    long (default 30 s; 0 never). Hybrid pods stay ready: they answer from the model.
+
+Logs:
+
+``MODELROLLOUT_LOG_FORMAT``
+    ``text`` (default, BentoML's format) or ``json`` (one JSON object per line).
+``MODELROLLOUT_CLIENT_ERROR_LOGS_PER_S``
+    Client-triggered log lines (4xx, malformed HTTP) per second and log site (default 1, bursts of 10).
 """
 
 from __future__ import annotations
@@ -38,9 +63,21 @@ ENV_VARS: dict[str, str] = {
     "prediction_log_size": "MODELROLLOUT_PREDICTION_LOG_SIZE",
     "inject_latency_ms": "MODELROLLOUT_INJECT_LATENCY_MS",
     "inject_error_rate": "MODELROLLOUT_INJECT_ERROR_RATE",
+    "max_body_bytes": "MODELROLLOUT_MAX_BODY_BYTES",
+    "max_rows": "MODELROLLOUT_MAX_ROWS",
+    "max_label_chars": "MODELROLLOUT_MAX_LABEL_CHARS",
+    "store_timeout_s": "MODELROLLOUT_STORE_TIMEOUT_S",
+    "store_threads": "MODELROLLOUT_STORE_THREADS",
+    "store_unready_after_s": "MODELROLLOUT_STORE_UNREADY_AFTER_S",
+    "log_format": "MODELROLLOUT_LOG_FORMAT",
+    "client_error_logs_per_s": "MODELROLLOUT_CLIENT_ERROR_LOGS_PER_S",
 }
 
 DEFAULT_PREDICTION_LOG_SIZE = 100_000
+DEFAULT_MAX_BODY_BYTES = 1 << 20
+DEFAULT_MAX_ROWS = 1000
+# BentoML's request timeout (``traffic.timeout`` of the service); store calls must end well before it.
+REQUEST_TIMEOUT_S = 30.0
 
 Track = Literal["stable", "canary"]
 
@@ -64,6 +101,14 @@ class RuntimeConfig(BaseModel):
     prediction_log_size: int = Field(default=DEFAULT_PREDICTION_LOG_SIZE, ge=1, le=10_000_000)
     inject_latency_ms: float = Field(default=0.0, ge=0.0, le=60_000.0, allow_inf_nan=False)
     inject_error_rate: float = Field(default=0.0, ge=0.0, le=1.0, allow_inf_nan=False)
+    max_body_bytes: int = Field(default=DEFAULT_MAX_BODY_BYTES, ge=1024, le=64 << 20)
+    max_rows: int = Field(default=DEFAULT_MAX_ROWS, ge=1, le=100_000)
+    max_label_chars: int = Field(default=256, ge=1, le=4096)
+    store_timeout_s: float = Field(default=2.0, ge=0.05, le=REQUEST_TIMEOUT_S / 2, allow_inf_nan=False)
+    store_threads: int = Field(default=4, ge=1, le=64)
+    store_unready_after_s: float = Field(default=30.0, ge=0.0, le=86_400.0, allow_inf_nan=False)
+    log_format: Literal["text", "json"] = "text"
+    client_error_logs_per_s: float = Field(default=1.0, gt=0.0, le=1000.0, allow_inf_nan=False)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> RuntimeConfig:
@@ -85,6 +130,12 @@ class RuntimeConfig(BaseModel):
                 var = ENV_VARS.get(field, field)
                 problems.append(f"{var}={raw.get(field)!r}: {error['msg']}")
             raise ConfigError("invalid serving environment: " + "; ".join(problems)) from None
+
+    @property
+    def store_busy_timeout_s(self) -> float:
+        """How long one store statement may wait for a lock: half the call's deadline, so a blocked
+        call fails (and frees its thread) before the deadline gives up on it."""
+        return self.store_timeout_s / 2
 
     def with_model_defaults(self, *, model_name: str, model_version: str) -> RuntimeConfig:
         """Fill name and version from the loaded model where the environment left them unset."""

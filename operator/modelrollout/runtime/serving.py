@@ -93,6 +93,10 @@ class ServingRuntime:
         request is counted against this process's own labels.
         """
         validate_request_id(request_id)
+        if not label or len(label) > self.config.max_label_chars:
+            raise ValueError(
+                f"label must be 1..{self.config.max_label_chars} characters (MODELROLLOUT_MAX_LABEL_CHARS)"
+            )
         if row < 0:
             raise ValueError(f"row must be >= 0, got {row}")
         verdict = self.log.judge(request_id, row=row, actual=label)

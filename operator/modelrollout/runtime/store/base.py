@@ -116,23 +116,56 @@ def coerce_key(schema: RunSchema, key: Any) -> tuple:
         values = [key]
     if len(values) != len(schema.keys):
         raise KeyError(
-            f"lookup key {key!r} has {len(values)} part(s); the table's key is {list(schema.key_names)}"
+            f"lookup key {_shown(key)} has {len(values)} part(s); the table's key is {list(schema.key_names)}"
         )
     out: list[Any] = []
     for (name, kind), value in zip(schema.keys, values, strict=True):
         if kind == "int":
-            if isinstance(value, bool) or not isinstance(value, (int, str)):
-                raise KeyError(f"key column {name!r} holds integers; got {value!r}")
-            if isinstance(value, str):
-                if not re.fullmatch(r"-?\d{1,19}", value.strip()):
-                    raise KeyError(f"key column {name!r} holds integers; got {value!r}")
-                value = int(value)
-            out.append(int(value))
+            out.append(int_key_part(name, value))
         else:
             if isinstance(value, bool) or not isinstance(value, (str, int)):
-                raise KeyError(f"key column {name!r} holds text; got {value!r}")
+                raise KeyError(f"key column {name!r} holds text; got {_shown(value)}")
             out.append(str(value))
     return tuple(out)
+
+
+def int_key_part(name: str, value: Any) -> int:
+    """One integer key column's value: a JSON integer, or a string of canonical ASCII digits
+    (``"42"``, ``"-7"``), within the signed 64-bit range every store's INTEGER/BIGINT holds.
+
+    Why so strict: ``int()`` also reads ``" 1 "``, ``"+1"``, ``"007"``, ``"1_000"`` and Arabic or
+    full-width digits (``"١"``, ``"１"``), so several different strings would alias one key; and an
+    integer outside 64 bits makes the driver raise, which must stay a client's mistake (KeyError:
+    this key cannot be in the table), never a failed request.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise KeyError(f"key column {name!r} holds integers; got {_shown(value)}")
+    if isinstance(value, str):
+        if not _CANONICAL_INT.fullmatch(value) or value == "-0":
+            raise KeyError(
+                f"key column {name!r} holds integers; {_shown(value)} is not an integer written "
+                "in canonical ASCII digits (like 42 or -7)"
+            )
+        value = int(value)
+    if not INT64_MIN <= value <= INT64_MAX:
+        raise KeyError(f"key column {name!r} holds signed 64-bit integers; {_shown(value)} is out of range")
+    return value
+
+
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+# At most 19 digits: anything longer is out of range anyway, and int() never sees a huge string.
+_CANONICAL_INT = re.compile(r"-?(?:0|[1-9][0-9]{0,18})", re.ASCII)
+_SHOWN_CHARS = 80
+
+
+def _shown(value: Any) -> str:
+    """``repr`` of a client's value for a message, cut to a readable length."""
+    text = (
+        repr(value)
+        if not isinstance(value, int) or value.bit_length() < 256
+        else f"<{value.bit_length()}-bit integer>"
+    )
+    return text if len(text) <= _SHOWN_CHARS else text[: _SHOWN_CHARS - 3] + "..."
 
 
 @dataclass(frozen=True)
@@ -300,6 +333,11 @@ class PredictionStore(ABC):
     @abstractmethod
     def release_thread(self) -> None:
         """Close the calling thread's connection (a finished writer thread calls this)."""
+
+    def is_missing_table(self, exc: BaseException) -> bool:
+        """True when ``exc`` says a table does not exist (a dropped version, a replaced file):
+        a reader then re-reads the pointer instead of failing."""
+        return False
 
     def lookup(self, table: str, keys: Sequence[Any]) -> dict[tuple, Any]:
         """Predictions for keys in the currently published version of ``table`` (convenience)."""

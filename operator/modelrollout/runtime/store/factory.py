@@ -10,12 +10,22 @@ from .urls import DEFAULT_SQLITE_PATH, ENV_DSN, redact, resolve_store_url, store
 __all__ = ["DEFAULT_SQLITE_PATH", "ENV_DSN", "open_store", "redact", "resolve_store_url", "store_kind"]
 
 
-def open_store(url: str | None = None, *, environ: Mapping[str, str] | None = None) -> PredictionStore:
+def open_store(
+    url: str | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    wait_timeout_s: float | None = None,
+) -> PredictionStore:
+    """The store at ``url``. ``wait_timeout_s`` opens it for serving lookups: one statement waits at
+    most that long for a lock (SQLite busy timeout, PostgreSQL ``statement_timeout`` and connect
+    timeout) and a SQLite file is only read, never switched to WAL, and re-opened when replaced.
+    Writers (batch runs) leave it unset and wait long.
+    """
     kind, target = store_kind(resolve_store_url(url, environ=environ))
     if kind == "postgres":
         from .postgres import PostgresStore
 
-        return PostgresStore(target)
+        return PostgresStore(target, statement_timeout_s=wait_timeout_s)
     from .sqlite import SqliteStore
 
-    return SqliteStore(target)
+    return SqliteStore(target, busy_timeout_s=wait_timeout_s)

@@ -20,6 +20,7 @@ one logical table serialise on a transaction-scoped advisory lock.
 from __future__ import annotations
 
 import io
+import math
 from collections.abc import Iterator
 from typing import Any
 
@@ -41,13 +42,20 @@ class PostgresStore(SqlStore):
     ts_type = "TIMESTAMPTZ"
     shard_type = "SMALLINT"
 
-    def __init__(self, dsn: str = "") -> None:
+    def __init__(self, dsn: str = "", *, statement_timeout_s: float | None = None) -> None:
         super().__init__(redact(dsn or "postgresql:"))
         self.dsn = dsn
+        self.statement_timeout_s = statement_timeout_s
 
     def _open(self) -> psycopg.Connection:
-        conn = psycopg.connect(self.dsn, autocommit=True, application_name="modelrollout")
+        extra: dict[str, Any] = {}
+        if self.statement_timeout_s is not None:
+            # libpq counts whole seconds and treats anything below 2 as 2
+            extra["connect_timeout"] = max(2, math.ceil(self.statement_timeout_s))
+        conn = psycopg.connect(self.dsn, autocommit=True, application_name="modelrollout", **extra)
         conn.execute("SET TIME ZONE 'UTC'")  # COPY sends naive UTC timestamps (see csv_bytes)
+        if self.statement_timeout_s is not None:
+            conn.execute(f"SET statement_timeout = {max(1, round(self.statement_timeout_s * 1000))}")
         return conn
 
     def _is_broken(self, conn: Any) -> bool:

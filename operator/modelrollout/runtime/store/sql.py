@@ -92,6 +92,9 @@ class SqlBase(PredictionStore):
     def _is_broken(self, conn: Any) -> bool:
         return False
 
+    def is_missing_table(self, exc: BaseException) -> bool:
+        return self._is_missing_table(exc)
+
     def _before_seal(self, cur: Any) -> None:
         """Session settings for the index build (PostgreSQL raises maintenance_work_mem)."""
 

@@ -6,12 +6,23 @@ publishing transaction is serialised against other writers without a separate lo
 
 Each chunk is one ``executemany`` in one transaction: a killed run loses at most the chunk in
 flight, and everything it did write stays in its own staging table, never in the published one.
+
+A serving pod opens the store as a *reader* (``busy_timeout_s`` given): it never changes the
+file's journal mode, waits at most that long for a lock, and notices when the file at the path is
+replaced (deleted and re-created, or renamed over): connections hold the file they opened, so
+without a check they would serve the deleted file's old run forever. The path's inode and device
+are compared at most every :data:`REOPEN_CHECK_S`; on a change every thread re-opens lazily and
+:attr:`SqliteStore.generation` counts up (the lookup service then re-reads the pointer at once).
 """
 
 from __future__ import annotations
 
 import itertools
+import logging
+import os
 import sqlite3
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,7 +34,9 @@ import pyarrow.compute as pc
 from .naming import StoreError, quote_ident
 from .runs import SqlStore
 
-BUSY_TIMEOUT_S = 60.0
+BUSY_TIMEOUT_S = 60.0  # writers (batch runs): wait long for the single writer lock
+REOPEN_CHECK_S = 1.0
+log = logging.getLogger(__name__)
 
 
 class SqliteStore(SqlStore):
@@ -32,21 +45,59 @@ class SqliteStore(SqlStore):
     ts_type = "TEXT"
     shard_type = "INTEGER"
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(
+        self, path: str | Path, *, busy_timeout_s: float | None = None, clock=time.monotonic
+    ) -> None:
         path = Path(path)
         if str(path) in ("", ":memory:"):
             raise StoreError("the SQLite store needs a file path (each thread opens its own connection)")
         super().__init__(f"sqlite:///{path}")
         self.path = path
+        self.reader = busy_timeout_s is not None
+        self.busy_timeout_s = BUSY_TIMEOUT_S if busy_timeout_s is None else busy_timeout_s
+        self.generation = 0
+        self._clock = clock
+        self._file: tuple[int, int] | None = None
+        self._file_checked_at: float | None = None
+        self._file_lock = threading.Lock()
 
     def _open(self) -> sqlite3.Connection:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(
-            self.path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_S
+            self.path, isolation_level=None, check_same_thread=False, timeout=self.busy_timeout_s
         )
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
+        if not self.reader:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
         return conn
+
+    def _conn(self) -> sqlite3.Connection:
+        """This thread's connection, re-opened when the file at the path is no longer the one it opened."""
+        if self.reader:
+            generation = self._check_file()
+            if getattr(self._local, "generation", generation) != generation:
+                self.release_thread()
+            self._local.generation = generation
+        return super()._conn()
+
+    def _check_file(self) -> int:
+        """The current generation; stats the path at most every REOPEN_CHECK_S (one syscall)."""
+        now = self._clock()
+        if self._file_checked_at is not None and now - self._file_checked_at < REOPEN_CHECK_S:
+            return self.generation
+        with self._file_lock:
+            if self._file_checked_at is not None and now - self._file_checked_at < REOPEN_CHECK_S:
+                return self.generation
+            self._file_checked_at = now
+            current = file_identity(self.path)
+            if self._file is not None and current != self._file:
+                self.generation += 1
+                log.info(
+                    "prediction store %s was replaced (inode %s -> %s); re-opening it",
+                    self.path, self._file[1], "none" if current is None else current[1],
+                )  # fmt: skip
+            self._file = current
+            return self.generation
 
     @contextmanager
     def _transaction(self, conn: sqlite3.Connection) -> Iterator[sqlite3.Cursor]:
@@ -104,7 +155,7 @@ class SqliteStore(SqlStore):
         return bool(value) if kind == "bool" and value is not None else value
 
     def iter_query(self, sql: str, *, chunk_rows: int) -> tuple[list[str], Iterator[list[tuple]]]:
-        conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_S)
+        conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=self.busy_timeout_s)
         try:
             cur = conn.execute(sql)
         except Exception:
@@ -119,6 +170,15 @@ class SqliteStore(SqlStore):
                 conn.close()
 
         return names, rows()
+
+
+def file_identity(path: Path) -> tuple[int, int] | None:
+    """(device, inode) of the file at ``path``, or None when there is none."""
+    try:
+        stat = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return stat.st_dev, stat.st_ino
 
 
 def utc_text(column: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
