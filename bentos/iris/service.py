@@ -127,7 +127,7 @@ class FeedbackResponse(BaseModel):
 
 @bentoml.service(
     workers=1,
-    traffic={"timeout": 30},
+    traffic={"timeout": 30, "max_concurrency": CONFIG.max_concurrency},
     metrics={"enabled": True, "namespace": "bentoml_service", "duration": {"buckets": DURATION_BUCKETS}},
 )
 class IrisClassifier:
@@ -254,6 +254,10 @@ def openapi_document() -> dict:
             f"body over {CONFIG.max_body_bytes} bytes (MODELROLLOUT_MAX_BODY_BYTES), not read", (ErrorBody,)
         ),
         415: Status("Content-Type is not application/json", (ErrorBody,)),
+        429: Status(
+            f"over {CONFIG.max_concurrency} requests at once (MODELROLLOUT_MAX_CONCURRENCY), not read",
+            (ErrorBody,),
+        ),
         500: Status("server fault (a bug, or test-only injected errors)", (ErrorBody,)),
         504: Status("not answered within the 30 s request timeout", (ErrorBody,)),
     }

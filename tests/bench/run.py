@@ -4,6 +4,7 @@
     python -m tests.bench.run batch --sizes 1e5,1e6,1e7
     python -m tests.bench.run canary --intervals 5,10
     python -m tests.bench.run reconcile --objects 1000
+    python -m tests.bench.run serving --requests 5000
 
 Targets are checked as ratios within one run (never as timed assertions in tests).
 """
@@ -12,9 +13,14 @@ from __future__ import annotations
 
 import sys
 
-from tests.bench import bench_batch, bench_canary, bench_reconcile
+from tests.bench import bench_batch, bench_canary, bench_reconcile, bench_serving
 
-BENCHES = {"reconcile": bench_reconcile.main, "batch": bench_batch.main, "canary": bench_canary.main}
+BENCHES = {
+    "reconcile": bench_reconcile.main,
+    "batch": bench_batch.main,
+    "canary": bench_canary.main,
+    "serving": bench_serving.main,
+}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,16 +1,18 @@
 """Publish prediction tables for bento tests the way the operator's CronJob does: the real
 ``modelrollout-batch run`` CLI with the iris bento's predictor, in a subprocess.
 
-Also the small helpers the lookup tests share: sample inputs and a bounded ``wait_until``.
+Also the small helpers the lookup tests share: sample inputs, a bounded ``wait_until`` and a
+stuck SQLite store.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from tests.integration.bentoproc import IRIS_DIR, ModelStore, base_env
@@ -59,3 +61,32 @@ def wait_until(check: Callable[[], bool], *, timeout_s: float, what: str, interv
             return time.monotonic() - started
         time.sleep(interval_s)
     raise AssertionError(f"not within {timeout_s:.0f}s: {what}")
+
+
+@contextlib.contextmanager
+def stuck_sqlite(path: Path) -> Iterator[None]:
+    """A separate process holding ``BEGIN EXCLUSIVE`` on the SQLite file until the block ends.
+
+    Readers wait on it only in the rollback journal (``PRAGMA journal_mode=DELETE``): in WAL mode
+    readers never wait for a writer. The holder ends when its stdin closes, so it cannot outlive us.
+    """
+    code = (
+        "import sqlite3, sys\n"
+        "conn = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=10)\n"
+        "conn.execute('BEGIN EXCLUSIVE')\n"
+        "print('locked', flush=True)\n"
+        "sys.stdin.read()\n"
+    )
+    holder = subprocess.Popen(
+        [sys.executable, "-c", code, str(path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        yield
+    finally:
+        holder.stdin.close()
+        try:
+            holder.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            holder.kill()
+            holder.wait(timeout=10)

@@ -115,6 +115,8 @@ class BentoSpec:
     inject_error_rate: float = 0.0
     env: dict[str, str] = field(default_factory=dict)
     bento: str | None = None  # serve this built bento (tag in the store) instead of the bentos/iris sources
+    source_dir: Path = IRIS_DIR  # serve `service` from these sources (a benchmark's variant of the bento)
+    service: str = SERVICE_TARGET
 
     def serving_env(self, home: Path) -> dict[str, str]:
         extra = {
@@ -235,7 +237,7 @@ def start_bento(spec: BentoSpec, *, workdir: Path) -> BentoServer:
     port = free_port()
     log_path = home / "serve.log"
     if spec.bento is None:
-        target, cwd = [SERVICE_TARGET, "--working-dir", str(IRIS_DIR)], IRIS_DIR
+        target, cwd = [spec.service, "--working-dir", str(spec.source_dir)], spec.source_dir
     else:  # a built bento: run outside the sources so nothing local can stand in for it
         target, cwd = [spec.bento], home
     with log_path.open("wb") as log:

@@ -79,3 +79,57 @@ def test_config_is_frozen():
     config = RuntimeConfig.from_env({})
     with pytest.raises(ValueError):
         config.track = "canary"
+
+
+def test_limits_have_safe_defaults():
+    config = RuntimeConfig.from_env({})
+    assert config.max_body_bytes == 1 << 20 and config.max_rows == 1000 and config.max_label_chars == 256
+    assert config.max_concurrency == 100
+    assert config.store_timeout_s == 2.0 and config.store_busy_timeout_s == 1.0 and config.store_threads == 4
+    assert config.store_unready_after_s == 30.0
+    assert (config.log_format, config.client_error_logs_per_s) == ("text", 1.0)
+
+
+def test_limits_are_read_from_their_variables():
+    config = RuntimeConfig.from_env(
+        {
+            "MODELROLLOUT_MAX_BODY_BYTES": "65536",
+            "MODELROLLOUT_MAX_ROWS": "50",
+            "MODELROLLOUT_MAX_CONCURRENCY": "8",
+            "MODELROLLOUT_MAX_LABEL_CHARS": "32",
+            "MODELROLLOUT_STORE_TIMEOUT_S": "0.5",
+            "MODELROLLOUT_STORE_THREADS": "2",
+            "MODELROLLOUT_STORE_UNREADY_AFTER_S": "0",
+            "MODELROLLOUT_LOG_FORMAT": "json",
+            "MODELROLLOUT_CLIENT_ERROR_LOGS_PER_S": "5",
+        }
+    )
+    assert (config.max_body_bytes, config.max_rows, config.max_label_chars) == (65536, 50, 32)
+    assert config.max_concurrency == 8
+    assert (config.store_timeout_s, config.store_busy_timeout_s, config.store_threads) == (0.5, 0.25, 2)
+    assert (config.store_unready_after_s, config.log_format, config.client_error_logs_per_s) == (
+        0.0,
+        "json",
+        5.0,
+    )
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"MODELROLLOUT_MAX_BODY_BYTES": "100"}, "MODELROLLOUT_MAX_BODY_BYTES='100'"),
+        ({"MODELROLLOUT_MAX_BODY_BYTES": str(1 << 30)}, "MODELROLLOUT_MAX_BODY_BYTES"),
+        ({"MODELROLLOUT_MAX_ROWS": "0"}, "MODELROLLOUT_MAX_ROWS='0'"),
+        (
+            {"MODELROLLOUT_STORE_TIMEOUT_S": "30"},
+            "MODELROLLOUT_STORE_TIMEOUT_S='30'",
+        ),  # not below the request timeout
+        ({"MODELROLLOUT_STORE_TIMEOUT_S": "inf"}, "MODELROLLOUT_STORE_TIMEOUT_S='inf'"),
+        ({"MODELROLLOUT_STORE_THREADS": "0"}, "MODELROLLOUT_STORE_THREADS='0'"),
+        ({"MODELROLLOUT_LOG_FORMAT": "xml"}, "MODELROLLOUT_LOG_FORMAT='xml'"),
+        ({"MODELROLLOUT_CLIENT_ERROR_LOGS_PER_S": "0"}, "MODELROLLOUT_CLIENT_ERROR_LOGS_PER_S='0'"),
+    ],
+)
+def test_bad_limits_are_refused_naming_the_variable(env, named):
+    with pytest.raises(ConfigError, match=named):
+        RuntimeConfig.from_env(env)

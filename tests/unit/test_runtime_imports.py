@@ -14,6 +14,13 @@ MODULES = [
     "modelrollout.runtime.faults",
     "modelrollout.runtime.metrics",
     "modelrollout.runtime.serving",
+    "modelrollout.runtime.guard",
+    "modelrollout.runtime.logsafe",
+    "modelrollout.runtime.openapi",
+    "modelrollout.runtime.routes",
+    "modelrollout.runtime.storecalls",
+    "modelrollout.runtime.lookup",
+    "modelrollout.runtime.lookup_metrics",
 ]
 
 

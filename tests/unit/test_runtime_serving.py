@@ -133,3 +133,11 @@ async def test_no_faults_by_default():
     assert not runtime.faults.active
     for _ in range(100):
         await runtime.before_prediction()
+
+
+def test_feedback_labels_longer_than_the_limit_are_refused():
+    runtime, _ = make_runtime(max_label_chars=8)
+    runtime.after_prediction("r1", ["setosa"])
+    assert runtime.feedback("r1", label="setosa").outcome == "correct"
+    with pytest.raises(ValueError, match="MODELROLLOUT_MAX_LABEL_CHARS"):
+        runtime.feedback("r1", label="x" * 9)

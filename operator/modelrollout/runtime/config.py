@@ -30,6 +30,9 @@ Limits (what one client can cost the pod; see ``bentos/iris/README.md`` for the 
     tens of MB, far below the default 1 GiB pod limit.
 ``MODELROLLOUT_MAX_ROWS``
     Most rows (``/predict``) or keys (``/lookup``) per request (default 1000).
+``MODELROLLOUT_MAX_CONCURRENCY``
+    Requests one pod works on at once; more are answered 429 before their body is read (default
+    100). With the body limit this bounds what requests in flight can hold: ~100 MiB of bodies.
 ``MODELROLLOUT_MAX_LABEL_CHARS``
     Longest feedback label a bento accepts when its labels are free text (default 256).
 ``MODELROLLOUT_STORE_TIMEOUT_S``
@@ -65,6 +68,7 @@ ENV_VARS: dict[str, str] = {
     "inject_error_rate": "MODELROLLOUT_INJECT_ERROR_RATE",
     "max_body_bytes": "MODELROLLOUT_MAX_BODY_BYTES",
     "max_rows": "MODELROLLOUT_MAX_ROWS",
+    "max_concurrency": "MODELROLLOUT_MAX_CONCURRENCY",
     "max_label_chars": "MODELROLLOUT_MAX_LABEL_CHARS",
     "store_timeout_s": "MODELROLLOUT_STORE_TIMEOUT_S",
     "store_threads": "MODELROLLOUT_STORE_THREADS",
@@ -103,6 +107,7 @@ class RuntimeConfig(BaseModel):
     inject_error_rate: float = Field(default=0.0, ge=0.0, le=1.0, allow_inf_nan=False)
     max_body_bytes: int = Field(default=DEFAULT_MAX_BODY_BYTES, ge=1024, le=64 << 20)
     max_rows: int = Field(default=DEFAULT_MAX_ROWS, ge=1, le=100_000)
+    max_concurrency: int = Field(default=100, ge=1, le=10_000)
     max_label_chars: int = Field(default=256, ge=1, le=4096)
     store_timeout_s: float = Field(default=2.0, ge=0.05, le=REQUEST_TIMEOUT_S / 2, allow_inf_nan=False)
     store_threads: int = Field(default=4, ge=1, le=64)

@@ -131,8 +131,11 @@ class StoreCalls:
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         """``fn(*args)`` on the store pool; StoreUnavailable after the deadline or on a store fault."""
         future = self._submit(fn, *args)
-        with contextlib.suppress(Exception):  # judged from the future itself below
-            await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(future)), self.deadline_s)
+        # Judged from the future itself below. At the deadline, a call still queued is cancelled
+        # (it frees its slot); one already running cannot be and finishes on its own thread.
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(self.deadline_s):
+                await asyncio.wrap_future(future)
         return self._judge(future)
 
     def call(self, fn: Callable[..., T], *args: Any) -> T:
@@ -143,7 +146,7 @@ class StoreCalls:
         return self._judge(future)
 
     def _judge(self, future: Future) -> Any:
-        if not future.done():  # still running: abandoned to its own (driver) timeout
+        if not future.done() or future.cancelled():  # abandoned: left to its own (driver) timeout
             raise self._failed("timeout", f"no answer within {self.deadline_s:g} s")
         return self._outcome(future)
 

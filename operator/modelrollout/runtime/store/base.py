@@ -146,6 +146,10 @@ def int_key_part(name: str, value: Any) -> int:
                 f"key column {name!r} holds integers; {_shown(value)} is not an integer written "
                 "in canonical ASCII digits (like 42 or -7)"
             )
+        if len(value.removeprefix("-")) > 19:  # beyond 64 bits; int() never sees a huge string
+            raise KeyError(
+                f"key column {name!r} holds signed 64-bit integers; {_shown(value)} is out of range"
+            )
         value = int(value)
     if not INT64_MIN <= value <= INT64_MAX:
         raise KeyError(f"key column {name!r} holds signed 64-bit integers; {_shown(value)} is out of range")
@@ -153,8 +157,7 @@ def int_key_part(name: str, value: Any) -> int:
 
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
-# At most 19 digits: anything longer is out of range anyway, and int() never sees a huge string.
-_CANONICAL_INT = re.compile(r"-?(?:0|[1-9][0-9]{0,18})", re.ASCII)
+_CANONICAL_INT = re.compile(r"-?(?:0|[1-9][0-9]*)", re.ASCII)
 _SHOWN_CHARS = 80
 
 
