@@ -26,13 +26,14 @@ pytestmark = pytest.mark.integration
 
 
 def publish(store, tmp_path, *, run_id: str, rows: int, predictor=None, seed: int = 1, table: str = "scores",
-            max_null_share: float = 0.0):  # fmt: skip
+            max_null_share: float = 0.0, key: str = "int"):  # fmt: skip
     """Publish ``rows`` rows of synthetic data through the real runner; returns the input table."""
     path = tmp_path / f"{run_id}.parquet"
-    data = make_table(rows, seed=seed)
+    data = make_table(rows, seed=seed, key=key)
     pq.write_table(data, path)
     loaded = from_object(predictor or IrisPredictor(), description="test")
-    config = RunConfig(table=table, run_id=run_id, key_columns=("id",), model_version=loaded.model_version,
+    key_columns = ("id",) if key == "int" else ("user",)
+    config = RunConfig(table=table, run_id=run_id, key_columns=key_columns, model_version=loaded.model_version,
                        feature_columns=FEATURES, thresholds=Thresholds(maxPsi=None, maxNullShare=max_null_share))  # fmt: skip
     result = run_batch(config, source=InputSpec(path=str(path)), predictor=loaded, store=store)
     assert result.status == "published", result
@@ -154,6 +155,20 @@ def test_a_dropped_cached_version_is_replaced_by_the_current_one_at_once(store, 
     assert store.staged_rows("scores", "r1") is None  # the cached version's table is gone
     answer = service.predict_one(1)
     assert answer.found and answer.run_id == "r2"
+
+
+def test_keys_no_store_can_hold_are_a_400_for_that_key_and_never_reach_the_store(store, tmp_path):
+    """A 2**63 for a BIGINT column or a NUL in a PostgreSQL text value would make the driver raise
+    and fail the whole request; they are refused per key before the query instead."""
+    publish(store, tmp_path, run_id="r1", rows=20)
+    service = LookupService(store, "scores", mode="batch", registry=CollectorRegistry())
+    answers = service.lookup([1, 2**63, -(2**63) - 1, "１", 2])
+    assert [a.status for a in answers] == [200, 400, 400, 400, 200]
+    publish(store, tmp_path, run_id="t1", rows=20, key="str", table="users")
+    users = LookupService(store, "users", mode="batch", registry=CollectorRegistry())
+    answers = users.lookup(["user-0000001", "user-\x000001", "nobody"])
+    assert [a.status for a in answers] == [200, 400, 404]
+    assert "NUL" in answers[1].message
 
 
 def test_postgres_credentials_can_come_from_the_libpq_environment(postgres_dsn, monkeypatch, tmp_path):  # noqa: F811

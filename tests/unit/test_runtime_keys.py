@@ -62,3 +62,8 @@ def test_text_columns_take_strings_as_they_are_and_integers_as_their_digits():
     assert coerce_key(TEXT_KEY, " 1 ") == (" 1 ",)
     assert coerce_key(TEXT_KEY, "١") == ("١",)
     assert coerce_key(TEXT_KEY, 2**70) == (str(2**70),)
+
+
+def test_text_keys_with_nul_are_refused_as_no_store_can_hold_them():
+    with pytest.raises(KeyError, match="without NUL"):
+        coerce_key(TEXT_KEY, "a\x00b")

@@ -73,6 +73,18 @@ def test_calls_beyond_the_bound_are_refused_at_once(gate):
     assert errors(registry, "busy") == 1
 
 
+def test_a_full_pool_does_not_make_the_store_unhealthy(gate):
+    """Busy is this process's load, not the store failing: a flood must not flip readiness."""
+    clock = Clock()
+    calls, _ = make(threads=1, deadline_s=5, clock=clock)
+    calls._submit(gate.wait, 30)
+    calls._submit(gate.wait, 30)
+    with pytest.raises(StoreUnavailable):
+        calls.call(lambda: None)
+    clock.now += 3600
+    assert calls.health.failing_since is None and calls.ready(unready_after_s=1)
+
+
 def test_a_store_fault_is_unavailable_and_a_bug_propagates():
     calls, registry = make()
 

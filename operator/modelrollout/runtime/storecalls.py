@@ -12,8 +12,10 @@ store call here:
 - is refused at once when ``threads`` calls are already running and as many are queued, so a
   flood of lookups against a dead store neither grows a queue nor waits for one.
 
-Each outcome feeds :class:`StoreHealth`, which says how long the store has been failing; readiness
-of a lookup-only pod is judged from it (see :meth:`StoreCalls.ready`).
+Each outcome of a call the store got feeds :class:`StoreHealth`, which says how long the store has
+been failing; readiness of a lookup-only pod is judged from it (see :meth:`StoreCalls.ready`). A
+call refused because the pool is full says nothing about the store (it is this pod's load, which
+clients control), so it never makes a pod unready.
 
 Metric: ``modelrollout_store_errors_total{reason="timeout"|"error"|"busy"}`` per failed call.
 """
@@ -113,8 +115,11 @@ class StoreCalls:
             self._pending -= 1
 
     def _failed(self, reason: Reason, detail: str) -> StoreUnavailable:
+        """Count the failure; only the store's own (error, timeout) make it unhealthy: a full pool
+        (busy) is this process's load, and a client's flood must not take a pod out of rotation."""
         self._errors.labels(reason).inc()
-        self.health.failure(self._clock(), detail)
+        if reason != "busy":
+            self.health.failure(self._clock(), detail)
         return StoreUnavailable(reason, f"prediction store unavailable ({reason}): {detail}")
 
     def _outcome(self, future: Future) -> Any:
