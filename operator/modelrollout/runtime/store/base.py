@@ -125,7 +125,9 @@ def coerce_key(schema: RunSchema, key: Any) -> tuple:
         else:
             if isinstance(value, bool) or not isinstance(value, (str, int)):
                 raise KeyError(f"key column {name!r} holds text; got {_shown(value)}")
-            if isinstance(value, str) and "\x00" in value:  # PostgreSQL text cannot hold NUL: the query would fail
+            if (
+                isinstance(value, str) and "\x00" in value
+            ):  # PostgreSQL text cannot hold NUL: the query would fail
                 raise KeyError(f"key column {name!r} holds text without NUL characters; got {_shown(value)}")
             out.append(str(value))
     return tuple(out)
