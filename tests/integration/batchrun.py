@@ -1,8 +1,7 @@
 """Publish prediction tables for bento tests the way the operator's CronJob does: the real
 ``modelrollout-batch run`` CLI with the iris bento's predictor, in a subprocess.
 
-Also the small helpers the lookup tests share: sample inputs, a bounded ``wait_until`` and a
-stuck SQLite store.
+Also the small helpers the lookup tests share: sample inputs and a stuck SQLite store.
 """
 
 from __future__ import annotations
@@ -11,8 +10,7 @@ import contextlib
 import json
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 from tests.integration.bentoproc import IRIS_DIR, ModelStore, base_env
@@ -51,16 +49,6 @@ def write_input(path: Path, *, rows: int, start_id: int = 1) -> Path:
         env=base_env(), capture_output=True, text=True, timeout=60, check=True,
     )  # fmt: skip
     return path
-
-
-def wait_until(check: Callable[[], bool], *, timeout_s: float, what: str, interval_s: float = 0.25) -> float:
-    """Poll ``check`` until it holds; returns the seconds it took, fails after ``timeout_s``."""
-    started = time.monotonic()
-    while time.monotonic() - started < timeout_s:
-        if check():
-            return time.monotonic() - started
-        time.sleep(interval_s)
-    raise AssertionError(f"not within {timeout_s:.0f}s: {what}")
 
 
 @contextlib.contextmanager

@@ -20,7 +20,7 @@ import uuid
 import httpx
 import pytest
 
-from tests.integration.batchrun import run_batch, wait_until, write_input
+from tests.integration.batchrun import run_batch, write_input
 from tests.integration.bentoproc import (
     SETOSA_ROW,
     VIRGINICA_ROW,
@@ -30,6 +30,7 @@ from tests.integration.bentoproc import (
     iris_store,  # noqa: F401  (fixture)
     metric_value,
 )
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -231,7 +232,7 @@ def test_control_characters_in_path_are_escaped_in_logs(server):
     path = "/predict%0A" + forged.replace(" ", "%20") + "%0D%1B[31m"
     status, _, _ = raw_http(server, f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
     assert status == 404
-    wait_until(lambda: "forged-line" in log_since(server, offset), timeout_s=10, what="the access log line")
+    wait_until(lambda: "forged-line" in log_since(server, offset), timeout=10, what="the access log line")
     text = log_since(server, offset)
     assert not any(line.startswith(forged[:24]) for line in text.splitlines())
     assert "/predict\\n2026-01-01T00:00:00+0000 [ERROR]" in text and "\\r\\x1b[31m" in text
@@ -245,9 +246,7 @@ def test_client_errors_logged_at_info_without_traceback(server):
         server.post("/predict", json={"rows": [[True, 0, 0, 0]]})
         return "client error 400: /predict [POST]" in log_since(server, offset)
 
-    wait_until(
-        logged, timeout_s=20, interval_s=0.5, what="a client error line (the rate limit refills at 1/s)"
-    )
+    wait_until(logged, timeout=20, interval=0.5, what="a client error line (the rate limit refills at 1/s)")
     started = time.monotonic()
     for _ in range(200):
         assert server.post("/predict", json={"rows": "nope"}).status_code == 400
@@ -255,7 +254,7 @@ def test_client_errors_logged_at_info_without_traceback(server):
     time.sleep(1.1)
     server.post("/predict", json={"rows": "nope"})
     wait_until(
-        lambda: "similar lines suppressed" in log_since(server, offset), timeout_s=10, what="the drop count"
+        lambda: "similar lines suppressed" in log_since(server, offset), timeout=10, what="the drop count"
     )
     text = log_since(server, offset)
     lines = [line for line in text.splitlines() if "client error 400" in line]

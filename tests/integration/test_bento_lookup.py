@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.integration.batchrun import RUN_TIMEOUT_S, run_batch, wait_until, write_input
+from tests.integration.batchrun import RUN_TIMEOUT_S, run_batch, write_input
 from tests.integration.bentoproc import (
     IRIS_DIR,
     SETOSA_ROW,
@@ -34,6 +34,7 @@ from tests.integration.bentoproc import (
     bento_servers,
     iris_store,  # noqa: F401  (fixture)
 )
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -80,7 +81,7 @@ def first_run(servers, iris_store, db_url) -> dict:  # noqa: F811
         server = servers[name]
         wait_until(
             lambda server=server: lookup(server, [1]).status_code == 200,
-            timeout_s=PICKUP_TIMEOUT_S,
+            timeout=PICKUP_TIMEOUT_S,
             what=f"{name}: r1",
         )
     return report
@@ -199,7 +200,7 @@ def test_a_new_batch_run_is_served_without_a_restart(servers, iris_store, db_url
         answer = lookup(batch, [NEW_KEY]).json()["answers"][0]
         return answer["found"] and answer["run_id"] == "r2"
 
-    wait_until(served_by_r2, timeout_s=PICKUP_TIMEOUT_S, what=f"key {NEW_KEY} answered from r2")
+    wait_until(served_by_r2, timeout=PICKUP_TIMEOUT_S, what=f"key {NEW_KEY} answered from r2")
     assert lookup(batch, [1]).json()["answers"][0]["run_id"] == "r2"
     assert batch.process.pid == pid and batch.process.poll() is None
 

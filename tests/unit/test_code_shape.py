@@ -10,11 +10,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2] / "operator" / "modelrollout"
 MAX_MODULE_LINES = 400
 MAX_FUNCTION_LINES = 60
-LONGER: dict[str, str] = {
-    # the data plane is being hardened (issue 10); these two are split with it
-    "runtime/batch/cli.py:build_parser": "argparse declarations of every runner flag",
-    "runtime/store/publishing.py:_finalize_locked": "the atomic publish under the table lock",
-}
+LONGER: dict[str, str] = {}
 
 
 def _shape() -> tuple[dict[str, int], dict[str, int]]:

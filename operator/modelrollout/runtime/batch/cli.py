@@ -62,6 +62,30 @@ def build_parser() -> argparse.ArgumentParser:
         prog=PROG, description="Batch predictions into a versioned prediction table."
     )
     sub = parser.add_subparsers(dest="command", required=True)
+    common, verify = _parent_parsers()
+    _add_run_command(sub, parents=[common, verify])
+    publish = sub.add_parser(
+        "publish", parents=[common, verify], help="verify and publish a run whose shards are all done"
+    )
+    publish.add_argument(
+        "--run-id",
+        default=os.environ.get("MODELROLLOUT_RUN_ID"),
+        required="MODELROLLOUT_RUN_ID" not in os.environ,
+    )
+    status = sub.add_parser(
+        "status", parents=[common], help="print the published version (and a run's state)"
+    )
+    status.add_argument("--run-id", default=None)
+    cleanup = sub.add_parser(
+        "cleanup", parents=[common], help="drop old versions and abandoned staging tables"
+    )
+    cleanup.add_argument("--keep-versions", type=int, default=3)
+    cleanup.add_argument("--stale-after-hours", type=float, default=24.0, help="must exceed the longest run")
+    return parser
+
+
+def _parent_parsers() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
+    """The flags every command shares (store, table, report file) and those of verification."""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
         "--store", default=None, help="store URL (default: $MODELROLLOUT_STORE_DSN, else a SQLite file)"
@@ -80,10 +104,11 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument(
         "--keep-versions", type=int, default=3, help="published versions kept for rollback/readers"
     )
+    return common, verify
 
-    run = sub.add_parser(
-        "run", parents=[common, verify], help="predict an input and publish it if it verifies"
-    )
+
+def _add_run_command(sub: Any, *, parents: list[argparse.ArgumentParser]) -> None:
+    run = sub.add_parser("run", parents=parents, help="predict an input and publish it if it verifies")
     source = run.add_mutually_exclusive_group(required=True)
     source.add_argument("--input", help="Parquet/CSV file, or a directory of them")
     source.add_argument("--input-sql", help="a query against the store's database")
@@ -115,25 +140,6 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--chunk-rows", type=int, default=DEFAULT_CHUNK_ROWS)
     run.add_argument("--shard-index", type=int, default=_env_int("JOB_COMPLETION_INDEX", 0))
     run.add_argument("--shard-count", type=int, default=_env_int("MODELROLLOUT_SHARD_COUNT", 1))
-
-    publish = sub.add_parser(
-        "publish", parents=[common, verify], help="verify and publish a run whose shards are all done"
-    )
-    publish.add_argument(
-        "--run-id",
-        default=os.environ.get("MODELROLLOUT_RUN_ID"),
-        required="MODELROLLOUT_RUN_ID" not in os.environ,
-    )
-    status = sub.add_parser(
-        "status", parents=[common], help="print the published version (and a run's state)"
-    )
-    status.add_argument("--run-id", default=None)
-    cleanup = sub.add_parser(
-        "cleanup", parents=[common], help="drop old versions and abandoned staging tables"
-    )
-    cleanup.add_argument("--keep-versions", type=int, default=3)
-    cleanup.add_argument("--stale-after-hours", type=float, default=24.0, help="must exceed the longest run")
-    return parser
 
 
 def parse_thresholds(text: str | None) -> Thresholds:

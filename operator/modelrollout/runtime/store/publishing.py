@@ -62,17 +62,7 @@ class Publishing(SqlBase):
         if state not in ("staging", "rejected"):
             why = f"run {run_id!r} of table {table!r} is {state}" + (f": {error}" if error else "")
             return FinalizeOutcome(status="failed", error=why + "; rerun it (same run id) before publishing")
-        cur.execute(
-            self._sql(
-                "SELECT shard_index, rows_in, rows_written, stats FROM modelrollout_shards "
-                "WHERE logical = {p} AND run_id = {p} AND state = 'done' ORDER BY shard_index"
-            ),
-            (table, run_id),
-        )
-        shards = tuple(
-            ShardReport(int(i), int(r_in), int(r_out), json.loads(s or "{}"))
-            for i, r_in, r_out, s in cur.fetchall()
-        )
+        shards = self._done_shards(cur, table, run_id)
         if len(shards) < int(shard_count):
             return FinalizeOutcome(status="waiting", shards_done=len(shards), shard_count=int(shard_count))
         schema = RunSchema.from_json(schema_json)
@@ -84,6 +74,27 @@ class Publishing(SqlBase):
         judgement = judge(facts)
         if not judgement.passed:
             raise _Rejected(judgement.verification)
+        self._move_pointer(cur, table, run_id, rows_stored=rows_stored, judgement=judgement)
+        return FinalizeOutcome(
+            status="published", version=self._version(cur, table, run_id), verification=judgement.verification,
+            shards_done=len(shards), shard_count=int(shard_count),
+        )  # fmt: skip
+
+    def _done_shards(self, cur: Any, table: str, run_id: str) -> tuple[ShardReport, ...]:
+        cur.execute(
+            self._sql(
+                "SELECT shard_index, rows_in, rows_written, stats FROM modelrollout_shards "
+                "WHERE logical = {p} AND run_id = {p} AND state = 'done' ORDER BY shard_index"
+            ),
+            (table, run_id),
+        )
+        return tuple(
+            ShardReport(int(i), int(r_in), int(r_out), json.loads(s or "{}"))
+            for i, r_in, r_out, s in cur.fetchall()
+        )
+
+    def _move_pointer(self, cur: Any, table: str, run_id: str, *, rows_stored: int, judgement: Any) -> None:
+        """Retire the published run, mark this one published and point the table at it (same transaction)."""
         now = self._ts(datetime.now(UTC))
         cur.execute(
             self._sql(
@@ -108,10 +119,6 @@ class Publishing(SqlBase):
             ),
             (table, run_id),
         )
-        return FinalizeOutcome(
-            status="published", version=self._version(cur, table, run_id), verification=judgement.verification,
-            shards_done=len(shards), shard_count=int(shard_count),
-        )  # fmt: skip
 
     def _seal(self, cur: Any, physical: str, schema: RunSchema) -> None:
         """Build the unique key index after the bulk load (faster than maintaining it per row).
