@@ -10,4 +10,11 @@ where a module glues to it. Submodules (import what you need; this package impor
 - ``metrics``: ``modelrollout_predictions_total`` and ``modelrollout_feedback_total``
 - ``faults``: test-only latency and error injection
 - ``serving``: :class:`~modelrollout.runtime.serving.ServingRuntime`, which ties them together
+- ``lookup`` (+ ``lookup_metrics``): answers from a published prediction table, hybrid fallback
+- ``storecalls``: store calls on their own bounded pool with a deadline; store health for readiness
+- ``guard``: ASGI middleware refusing bodies over the limit (413) and non-JSON (415) before reading
+- ``routes``: BentoML's request metrics labelled by route template (``other`` for unknown paths)
+- ``logsafe``: escaped, rate-limited, optionally JSON log lines; client errors at INFO
+- ``openapi``: the served OpenAPI document with every status and its body
+- ``store`` / ``batch``: prediction stores and the batch runner
 """
