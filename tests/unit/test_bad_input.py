@@ -295,7 +295,7 @@ GOOD_ROLLOUTS = [
             "progressDeadline": "2m",
             "analysis": {
                 **ROLLOUT_ANALYSIS,
-                "interval": "1.5m",
+                "interval": "90s",
                 "onInconclusive": "pause",
                 "consecutiveErrorLimit": 0,
                 "metrics": [{**ROLLOUT_ANALYSIS["metrics"][0], "minSamples": 100}],
@@ -327,9 +327,10 @@ def test_new_rollout_rules_hold_on_the_rollout_default():
     bare check. (The generated default is the whole object: test_crd checks every rule on it.)"""
     import celpy
 
+    from modelrollout.api import checks
     from modelrollout.api import rollout as api
 
-    ours = {api.INTERVAL_BEYOND_DEADLINE, api.CUSTOM_NEEDS_SAMPLES, api.ZERO_SAMPLES_NEEDS_REASON}
+    ours = {api.INTERVAL_BEYOND_DEADLINE, checks.CUSTOM_NEEDS_SAMPLES, checks.ZERO_SAMPLES_NEEDS_REASON}
     spec_schema = load_schema()["properties"]["spec"]
     rollout = spec_schema["properties"]["rollout"]
     check = rollout["properties"]["analysis"]["properties"]["metrics"]["items"]

@@ -28,11 +28,12 @@ from modelrollout.api.serving import ModelRef
 from modelrollout.api.spec import ModelDeploymentSpec
 from modelrollout.api.status import AnalysisCounts, ModelDeploymentStatus, RolloutStatus
 from modelrollout.rollout import requests as Q
+from modelrollout.rollout.cadence import next_due
 from modelrollout.rollout.context import Ctx, rollback
 from modelrollout.rollout.decision import ACTIVE, Analyze, Cluster, Decision, Requests, identity
-from modelrollout.rollout.judge import judge
+from modelrollout.rollout.judge import analyse
 from modelrollout.rollout.steps import Step, effective_steps
-from modelrollout.rollout.timing import POLL_SECONDS, analysis_wait, elapsed, next_due, ts
+from modelrollout.rollout.timing import POLL_SECONDS, elapsed, ts
 
 __all__ = ["ACTIVE", "Cluster", "Decision", "Requests", "decide"]
 
@@ -45,8 +46,12 @@ def decide(
     requests: Requests,
     analyze: Analyze,
     now: datetime,
+    analysis_blocked: str | None = None,
 ) -> Decision:
+    """`analysis_blocked`: why the analysis cannot run (a bad template reference); the rollout
+    then waits at its step, outside the deadline (see `_blocked`)."""
     ctx = Ctx(spec, status, requests, now)
+    ctx.blocked = analysis_blocked
     if status.stable_version is None:
         # First deployment: nothing to compare against; the candidate is the stable track.
         return ctx.decision(canary=None, weight=0, stable=spec.model)
@@ -68,7 +73,10 @@ def decide(
         _start(ctx)
     if _take(ctx, "abort", active_before=active_before):
         return rollback(ctx, phase="RolledBack", reason=R.ABORTED, message="rollout aborted by request")
-    if _take(ctx, "promote", active_before=active_before):
+    promote = _take(ctx, "promote", active_before=active_before)
+    if promote is not None and not promote.full:
+        return _promote_step(ctx)
+    if promote is not None:
         ctx.update(phase="Promoting", message="promotion requested: skipping the remaining steps")
         ctx.event("Normal", R.PROMOTE_REQUESTED, f"promoting {spec.model.version} by request")
     if ctx.rollout.phase == "Promoting":
@@ -104,16 +112,32 @@ def _retry(ctx: Ctx) -> None:
         ctx.event("Normal", R.RETRY_REQUESTED, f"retrying {candidate}")
 
 
-def _take(ctx: Ctx, kind: str, *, active_before: bool) -> bool:
-    """Whether a pending promote/abort acts on the rollout in progress (else it is refused)."""
+def _take(ctx: Ctx, kind: str, *, active_before: bool) -> Q.Request | None:
+    """The pending promote/abort if it acts on the rollout in progress (else it is refused)."""
     request = ctx.pending.pop(kind, None)
     if request is None:
-        return False
+        return None
     r = ctx.rollout
-    why = Q.refusal(request, active_version=r.canary_version, active_before=active_before, phase=r.phase)
+    why = Q.refusal(
+        request, active_version=r.canary_version, active_before=active_before, phase=r.phase, step=r.step
+    )
     if why is None and kind == "promote" and r.phase == "Promoting":
         why = f"{r.canary_version} is already being promoted"
-    return ctx.answer(request, refused=why, accepted=f"{kind} of {r.canary_version}")
+    what = f"{kind} of {r.canary_version}" + ("" if request.full else f" from step {r.step + 1}")
+    return request if ctx.answer(request, refused=why, accepted=what) else None
+
+
+def _promote_step(ctx: Ctx) -> Decision:
+    """Promote one step (Argo's plain `promote`): the step's remaining pause and analysis are
+    skipped and the next step starts (the last step promotes). A hold by onInconclusive: pause
+    ends with it; `paused: true` keeps holding, at the next step."""
+    r = ctx.rollout
+    if r.phase == "Paused" and not ctx.spec.rollout.paused:
+        ctx.update(phase="Progressing", analysis_hold=False)
+    ctx.event(
+        "Normal", R.PROMOTE_REQUESTED, f"promoting {r.canary_version} one step (from step {r.step + 1})"
+    )
+    return _next_step(ctx, effective_steps(ctx.spec.rollout))
 
 
 def _start(ctx: Ctx) -> None:
@@ -123,6 +147,7 @@ def _start(ctx: Ctx) -> None:
         canary_version=ctx.candidate.version,
         canary_image=ctx.candidate.image,
         from_version=ctx.stable.version,
+        from_image=ctx.stable.image,
         step=0,
         started_at=now,
         last_progress_at=now,
@@ -186,7 +211,7 @@ def _promote(ctx: Ctx, cluster: Cluster) -> Decision:
 def _progress(ctx: Ctx, cluster: Cluster, analyze: Analyze) -> Decision:
     spec, now = ctx.spec.rollout, ctx.now
     steps = effective_steps(spec)
-    held = _pause_or_resume(ctx, steps)
+    held = _pause_or_resume(ctx, steps) or _blocked(ctx, steps)
     if held is not None:
         return held
     r = ctx.rollout
@@ -221,8 +246,8 @@ def _progress(ctx: Ctx, cluster: Cluster, analyze: Analyze) -> Decision:
         )
         ctx.event("Normal", R.STEP_STARTED, ctx.rollout.message)
     analysis = spec.analysis
-    if analysis is not None and analysis_wait(r, parse_duration(analysis.interval), now) <= 0:
-        outcome = judge(ctx, analyze())
+    if analysis is not None:
+        outcome = analyse(ctx, analyze)
         if outcome is not None:
             return outcome
         r = ctx.rollout
@@ -231,7 +256,7 @@ def _progress(ctx: Ctx, cluster: Cluster, analyze: Analyze) -> Decision:
     ):
         return _next_step(ctx, steps)
     return ctx.decision(
-        canary=ctx.candidate, weight=step.weight, requeue=next_due(r, step.pause_seconds, spec, now)
+        canary=ctx.candidate, weight=step.weight, requeue=next_due(r, step.pause_seconds, spec.analysis, now)
     )
 
 
@@ -292,6 +317,27 @@ def _pause_or_resume(ctx: Ctx, steps: list[Step]) -> Decision | None:
         message="resumed",
     )
     ctx.event("Normal", R.RESUMED, f"rollout of {r.canary_version} resumed")
+    return None
+
+
+def _blocked(ctx: Ctx, steps: list[Step]) -> Decision | None:
+    """While the analysis cannot be resolved the rollout holds as it is, outside the deadline
+    (as a pause: the fix may take a person). Once it can, the step's hold starts afresh, since
+    the evidence from before may have come from other checks. None: not blocked (any more)."""
+    r = ctx.rollout
+    if ctx.blocked is not None:
+        if r.analysis_blocked != ctx.blocked:
+            ctx.update(analysis_blocked=ctx.blocked, message=f"waiting for a valid analysis: {ctx.blocked}")
+        return _hold(ctx, steps)
+    if r.analysis_blocked is not None:
+        ctx.update(
+            analysis_blocked=None,
+            last_progress_at=ts(ctx.now),
+            stalled_since=None,
+            step_started_at=ts(ctx.now) if r.step_started_at else None,
+            step_verdict=None,
+            message="the analysis is valid again; the step starts afresh",
+        )
     return None
 
 
