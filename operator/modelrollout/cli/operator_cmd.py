@@ -12,6 +12,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     scope.add_argument(
         "-n",
         "--namespace",
+        dest="watch_namespaces",
         action="append",
         default=[],
         help="watch only this namespace (repeatable); default: all namespaces",
@@ -35,7 +36,9 @@ def run(args: argparse.Namespace) -> int:
     handlers.configure_logging(log_format=args.log_format, verbose=args.verbose)
     if not args.verbose:
         logging.getLogger("kopf.objects").addFilter(quiet_wake)
-    handlers.run(namespaces=args.namespace, liveness_endpoint=args.liveness or None)
+    # `modelrollout -n ml operator` (the option before the subcommand) watches ml too
+    namespaces = args.watch_namespaces or ([args.namespace] if getattr(args, "namespace", None) else [])
+    handlers.run(namespaces=namespaces, liveness_endpoint=args.liveness or None)
     return 0
 
 
