@@ -46,8 +46,8 @@ __all__ = ["wait_for"]
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
-        "fake_api(pod_monitors=False, http_routes=True, watch_latency=0.0): optional APIs the fake serves, "
-        "and how late its watch events arrive",
+        "fake_api(pod_monitors=False, http_routes=True, watch_latency=0.0, namespaces=('default',)): "
+        "optional APIs the fake serves, how late its watch events arrive, the namespaces it has",
     )
 
 

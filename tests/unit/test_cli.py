@@ -321,3 +321,15 @@ def test_screen_redraws_a_terminal_and_appends_to_a_pipe():
     tty = Tty()
     Screen(tty).show("frame")
     assert tty.getvalue() == CLEAR + "frame\n"
+
+
+def test_ctrl_c_ends_a_watch_with_130(monkeypatch):
+    from modelrollout.cli import status_cmd
+
+    class Interrupted(FakeWatchKube):
+        def watch(self, *args, **kwargs):
+            raise KeyboardInterrupt
+            yield  # pragma: no cover - a generator
+
+    monkeypatch.setattr(status_cmd, "connect", lambda args: (Interrupted(body(rollout=ROLLING), []), "ml"))
+    assert main(["status", "iris", "--watch"], prog="modelrollout") == 130
