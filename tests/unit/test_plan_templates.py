@@ -71,6 +71,7 @@ def test_a_missing_template_degrades_and_the_rollout_waits_outside_the_deadline(
     r = status.rollout
     assert r.phase == "Progressing" and r.step == 0 and r.analysis_blocked is not None
     assert r.counts.passes == 0 and status.stable_version == "1.0.0"  # no pass, no promotion, no failure
+    assert p.requeue_after == 2.0  # it looks for the fix as often as a rollout polls
 
     # the template appears: the step starts afresh and is judged on the template's checks
     observed = replace(observed, templates={KEY: SLO})

@@ -20,6 +20,7 @@ Two rules keep a canary from being promoted on stale, missing or impossible evid
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from modelrollout.api import conditions as R
@@ -328,7 +329,9 @@ def _blocked(ctx: Ctx, steps: list[Step]) -> Decision | None:
     if ctx.blocked is not None:
         if r.analysis_blocked != ctx.blocked:
             ctx.update(analysis_blocked=ctx.blocked, message=f"waiting for a valid analysis: {ctx.blocked}")
-        return _hold(ctx, steps)
+        return replace(
+            _hold(ctx, steps), requeue_after=POLL_SECONDS
+        )  # look for the fix as often as a rollout polls
     if r.analysis_blocked is not None:
         ctx.update(
             analysis_blocked=None,
