@@ -333,3 +333,17 @@ def test_ctrl_c_ends_a_watch_with_130(monkeypatch):
 
     monkeypatch.setattr(status_cmd, "connect", lambda args: (Interrupted(body(rollout=ROLLING), []), "ml"))
     assert main(["status", "iris", "--watch"], prog="modelrollout") == 130
+
+
+def test_an_unusable_kubeconfig_is_a_clear_error_not_a_fallback(tmp_path, monkeypatch):
+    monkeypatch.delenv("MODELROLLOUT_KUBE_SERVER", raising=False)
+    with pytest.raises(SystemExit, match="error: cannot use the kubeconfig"):
+        main(["status", "iris", "--kubeconfig", str(tmp_path / "missing")], prog="modelrollout")
+    config = tmp_path / "config"
+    config.write_text(
+        "apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: 'https://127.0.0.1:1'}}]\n"
+        "users: [{name: u, user: {token: t}}]\ncontexts: [{name: dev, context: {cluster: c, user: u}}]\n"
+        "current-context: dev\n"
+    )
+    with pytest.raises(SystemExit, match="context 'prod' not found"):
+        main(["--context", "prod", "status", "iris", "--kubeconfig", str(config)], prog="modelrollout")

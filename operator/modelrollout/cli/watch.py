@@ -20,9 +20,9 @@ class Screen:
     """Where frames go: a terminal is cleared before each (a live view); a pipe or file gets
     every frame in turn, separated by a blank line."""
 
-    def __init__(self, out: TextIO = sys.stdout) -> None:
-        self.out = out
-        self.live = out.isatty()
+    def __init__(self, out: TextIO | None = None) -> None:
+        self.out = out or sys.stdout  # the stdout of the moment (not of import time)
+        self.live = self.out.isatty()
 
     def show(self, text: str) -> None:
         if self.live:

@@ -79,8 +79,13 @@ def connect(*, kubeconfig: str | None = None, context: str | None = None) -> tup
         )
         namespace = (active or {}).get("context", {}).get("namespace") or "default"
         return KubeClient(k8s.ApiClient(configuration)), namespace
-    except k8s_config.ConfigException:
-        k8s_config.load_incluster_config()
+    except k8s_config.ConfigException as exc:
+        if kubeconfig or context:  # asked for explicitly: never fall back to something else
+            raise ValueError(f"cannot use the kubeconfig: {exc}") from None
+        try:
+            k8s_config.load_incluster_config()
+        except k8s_config.ConfigException:
+            raise ValueError(f"no kubeconfig ({exc}) and not running in a cluster") from None
         return KubeClient(k8s.ApiClient()), "default"
 
 
