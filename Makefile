@@ -19,7 +19,7 @@ help:
 	@echo "make demo-canary - a canary judged against a local Prometheus: rolled back, then promoted"
 	@echo "make test    - install everything and run unit, handler and integration tests (e2e skips without a cluster)"
 	@echo "make test-cluster - the real-API tier against the API server in KUBECONFIG (skips without one)"
-	@echo "make crds    - regenerate crds/ and the chart's RBAC from the code"
+	@echo "make crds    - regenerate crds/, the chart's CRD templates and its RBAC from the code"
 	@echo "make lint    - ruff + helm lint"
 	@echo "make bench   - benchmarks, printed as tables"
 	@echo "make e2e     - create a kind cluster (needs Docker), load images, run tests/e2e"
@@ -77,8 +77,7 @@ integration: install system-deps
 	$(BIN)/pytest tests/integration $(PYTEST_ARGS)
 
 crds: install
-	$(BIN)/modelrollout crd --output-dir crds --rbac-template charts/modelrollout/templates/rbac.yaml
-	cp crds/*.yaml charts/modelrollout/crds/
+	$(BIN)/modelrollout crd --output-dir crds --chart-dir charts/modelrollout --rbac-template charts/modelrollout/templates/rbac.yaml
 
 lint: check chart-lint
 

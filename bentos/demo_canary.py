@@ -19,7 +19,7 @@ from pathlib import Path
 
 from demo_support import Console, DemoFailed, Servers, loadgen, prometheus, rollout_loop
 from modelrollout.api.spec import parse_spec
-from modelrollout.cli.rollout_cmd import render_status
+from modelrollout.cli.status_view import render_status
 from modelrollout.rollout import analysis
 from modelrollout.rollout.machine import ACTIVE
 from modelrollout.rollout.templates import SAMPLES, render

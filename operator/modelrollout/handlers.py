@@ -24,7 +24,8 @@ import kopf
 
 from modelrollout import GROUP, PLURAL, VERSION
 from modelrollout.kube.client import ApiError, KubeClient, load_api_client
-from modelrollout.reconcile import children, pipeline
+from modelrollout.reconcile import children, operator_metrics, pipeline
+from modelrollout.reconcile.backoff import retry_delay
 from modelrollout.reconcile.plan import Plan
 
 RESOURCE = (GROUP, VERSION, PLURAL)
@@ -32,7 +33,6 @@ RESYNC_SECONDS = float(os.environ.get("MODELROLLOUT_RESYNC_SECONDS", "30"))
 MAX_WORKERS = int(os.environ.get("MODELROLLOUT_MAX_WORKERS", "16"))
 METRICS_PORT = int(os.environ.get("MODELROLLOUT_METRICS_PORT", "0"))
 TRANSIENT = {409, 429, 500, 502, 503, 504}
-RETRY_SECONDS = 5.0
 
 log = logging.getLogger(__name__)
 _pool = concurrent.futures.ThreadPoolExecutor(max_workers=MAX_WORKERS, thread_name_prefix="reconcile")
@@ -102,6 +102,7 @@ async def reconcile_loop(body: kopf.Body, uid: str, stopped: kopf.DaemonStopped,
     # cached body can lag behind that write (watch latency), so the next reconcile starts from
     # what was written, never from an older status.
     written: dict[str, Any] | None = None
+    failures = 0  # failed reconciles in a row: the retry backs off (with jitter, see backoff.py)
     try:
         while not stopped:
             waker.clear()
@@ -114,13 +115,22 @@ async def reconcile_loop(body: kopf.Body, uid: str, stopped: kopf.DaemonStopped,
                     return
                 written = pipeline.status_wire(result.status)
                 delay = min(result.requeue_after or RESYNC_SECONDS, RESYNC_SECONDS)
+                failures = 0
             except ApiError as exc:
+                failures += 1
+                delay = retry_delay(failures)
                 level = logging.INFO if exc.status in TRANSIENT else logging.WARNING
-                log.log(level, "reconcile of %s failed: %s", snapshot["metadata"].get("name"), exc)
-                delay = RETRY_SECONDS
+                log.log(
+                    level,
+                    "reconcile of %s failed (retry in %.1fs): %s",
+                    snapshot["metadata"].get("name"),
+                    delay,
+                    exc,
+                )
             except Exception:  # noqa: BLE001 - one object's bug must not stop its loop for good
+                failures += 1
+                delay = retry_delay(failures, base=RESYNC_SECONDS, cap=max(RESYNC_SECONDS, 300.0))
                 log.exception("reconcile of %s crashed", snapshot["metadata"].get("name"))
-                delay = RESYNC_SECONDS
             await _sleep(stopped, waker, max(delay, 0.05))
     finally:
         _wakers.pop(uid, None)
@@ -149,6 +159,7 @@ def cleanup(name: str, namespace: str, uid: str, **_: Any) -> None:
     with _locks.setdefault(uid, threading.Lock()):
         _delete_children(name, namespace)
     _locks.pop(uid, None)
+    operator_metrics.forget(namespace, name)
 
 
 def _delete_children(name: str, namespace: str) -> None:
@@ -157,6 +168,18 @@ def _delete_children(name: str, namespace: str) -> None:
         if child.optional_api and not client.served(child.kind):
             continue  # an API this cluster does not serve holds nothing of ours
         client.delete(child.kind, namespace, child.name(name))
+
+
+def configure_logging(*, log_format: str, verbose: bool) -> None:
+    """plain: text lines; json: kopf's JSON formatter (one object per line, with the object's
+    namespace and name under `object` for lines about one ModelDeployment)."""
+    if log_format == "json":
+        kopf.configure(verbose=verbose, log_format=kopf.LogFormat.JSON, log_refkey="object")
+        return
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
 
 
 def run(*, namespaces: list[str], liveness_endpoint: str | None) -> None:

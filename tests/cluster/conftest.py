@@ -33,6 +33,10 @@ __all__ = ["wait_until"]
 
 ROOT = Path(__file__).resolve().parents[2]
 CRD_NAME = "modeldeployments.modelrollout.io"
+TEMPLATE_CRD_NAMES = (
+    "modelanalysistemplates.modelrollout.io",
+    "clustermodelanalysistemplates.modelrollout.io",
+)
 LOG_DIR = Path(os.environ.get("MODELROLLOUT_CLUSTER_LOGS", tempfile.gettempdir())) / "modelrollout-cluster"
 
 
@@ -117,8 +121,10 @@ def events_for(namespace: str, name: str) -> list[dict[str, Any]]:
 
 @pytest.fixture(scope="session")
 def crd() -> str:
+    """Every CRD of crds/ installed and Established (the ModelDeployment's name is returned)."""
     kubectl("apply", "--server-side", "--force-conflicts", "-f", str(ROOT / "crds"))
-    kubectl("wait", "--for=condition=Established", f"crd/{CRD_NAME}", "--timeout=60s")
+    for name in (CRD_NAME, *TEMPLATE_CRD_NAMES):
+        kubectl("wait", "--for=condition=Established", f"crd/{name}", "--timeout=60s")
     return CRD_NAME
 
 

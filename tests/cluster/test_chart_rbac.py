@@ -136,13 +136,13 @@ def rule_checks():
         for resource in rule.resources:
             for verb in rule.verbs:
                 name = f"{resource}.{rule.group}"
-                yield verb, name, rule.cluster
+                yield verb, name, rule.cluster, rule.own_namespace
 
 
 def test_service_account_can_do_what_the_code_needs_and_no_more(namespace, release_cleanup):
     release = install(namespace)
     release_cleanup.append(release)
-    missing = [(v, r) for v, r, _ in rule_checks() if not release.can(v, r, namespace)]
+    missing = [(v, r) for v, r, _, _ in rule_checks() if not release.can(v, r, namespace)]
     assert missing == []
     granted = [(v, r) for v, r in DENIED if release.can(v, r, namespace)]
     assert granted == []
@@ -152,10 +152,25 @@ def test_namespaced_chart_grants_nothing_outside_its_namespaces(namespace_factor
     home, watched, other = namespace_factory(), namespace_factory(), namespace_factory()
     release = install(home, "--set", f"watchNamespaces={{{watched}}}")
     release_cleanup.append(release)
-    for verb, resource, cluster in rule_checks():
-        assert release.can(verb, resource, watched), (verb, resource)
+    for verb, resource, cluster, own in rule_checks():
+        if own:  # needed in the operator's own namespace (a Role there)
+            assert release.can(verb, resource, home), (verb, resource)
+        else:
+            assert release.can(verb, resource, watched), (verb, resource)
         if not cluster:
             assert not release.can(verb, resource, other), (verb, resource)
+
+
+def test_the_operator_can_read_both_template_kinds_and_not_write_them(namespace, release_cleanup):
+    release = install(namespace)
+    release_cleanup.append(release)
+    for resource in (
+        "modelanalysistemplates.modelrollout.io",
+        "clustermodelanalysistemplates.modelrollout.io",
+    ):
+        assert release.can("get", resource, namespace), resource
+        for verb in ("list", "watch", "create", "patch", "delete"):
+            assert not release.can(verb, resource, namespace), (verb, resource)
 
 
 def test_operator_under_the_charts_service_account(namespace, release_cleanup, operator_factory, fake_node):
@@ -200,3 +215,71 @@ def test_operator_under_a_namespaced_release(namespace_factory, release_cleanup,
     assert rbac_denials(operator.log()) == []
     kubectl("delete", "mdep", "iris", "-n", watched, "--wait=true", "--timeout=60s")
     assert get("mdep", "iris", watched) is None
+
+
+def test_operator_reads_both_template_kinds_and_a_cluster_templates_token_under_the_charts_rbac(
+    namespace_factory, release_cleanup, operator_factory, fake_node
+):
+    """A namespaced release (the strictest RBAC): the ModelDeployment's namespace is watched, the
+    cluster template's token Secret lives in the release's own namespace (the Role there)."""
+    home, watched = namespace_factory(), namespace_factory()
+    release = install(home, "--set", f"watchNamespaces={{{watched}}}")
+    release_cleanup.append(release)
+    operator = operator_factory(
+        "-n",
+        watched,
+        kubeconfig=release.kubeconfig(),
+        label="chart-sa-templates",
+        MODELROLLOUT_NAMESPACE=home,
+    )
+    kubectl("create", "secret", "generic", "central", "-n", home, "--from-literal=token=s3cret")
+    cluster_name = f"org-{uuid.uuid4().hex[:5]}"
+    errors = {"name": "errors", "template": "error-rate", "max": 0.01}
+    apply(
+        {
+            "apiVersion": "modelrollout.io/v1alpha1",
+            "kind": "ClusterModelAnalysisTemplate",
+            "metadata": {"name": cluster_name},
+            "spec": {
+                "prometheus": {"address": "http://127.0.0.1:9", "authSecretRef": {"name": "central"}},
+                "metrics": [errors],
+            },
+        }
+    )
+    apply(
+        {
+            "apiVersion": "modelrollout.io/v1alpha1",
+            "kind": "ModelAnalysisTemplate",
+            "metadata": {"name": "latency", "namespace": watched},
+            "spec": {"metrics": [{"name": "p99", "template": "latency-p99", "max": 0.5}]},
+        }
+    )
+    try:
+        analysis = {
+            "interval": "2s",
+            "errorLimit": 100,
+            "templates": [
+                {"name": cluster_name, "kind": "ClusterModelAnalysisTemplate"},
+                {"name": "latency"},
+            ],
+        }
+        rollout = {
+            "steps": [{"setWeight": 10, "pause": "1h"}],
+            "analysis": analysis,
+            "progressDeadline": "1h",
+        }
+        apply(model_deployment(watched, rollout=rollout))
+        wait_until(lambda: ready(watched), timeout=90, what="phase Ready under a namespaced release")
+        v2 = {"name": "iris", "version": "2.0.0", "image": "example.com/iris:2.0.0"}
+        apply(model_deployment(watched, model=v2, rollout=rollout))
+        checks = wait_until(
+            lambda: (status(watched).get("rollout") or {}).get("checks"), timeout=90, what="an analysis"
+        )
+        sources = {c["metric"]: c["source"]["kind"] for c in checks}
+        assert sources == {"errors": "ClusterModelAnalysisTemplate", "p99": "ModelAnalysisTemplate"}
+        # the token was readable in the operator's namespace: unreachable Prometheus, not a 403
+        assert all("unreachable" in c["message"] and "Secret" not in c["message"] for c in checks), checks
+        assert rbac_denials(operator.log()) == []
+        kubectl("delete", "mdep", "iris", "-n", watched, "--wait=true", "--timeout=60s")
+    finally:
+        run_kubectl("delete", "cmat", cluster_name, "--ignore-not-found")

@@ -46,8 +46,8 @@ __all__ = ["wait_for"]
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
-        "fake_api(pod_monitors=False, http_routes=True, watch_latency=0.0): optional APIs the fake serves, "
-        "and how late its watch events arrive",
+        "fake_api(pod_monitors=False, http_routes=True, watch_latency=0.0, namespaces=('default',)): "
+        "optional APIs the fake serves, how late its watch events arrive, the namespaces it has",
     )
 
 
@@ -58,11 +58,22 @@ def crd() -> dict[str, Any]:
     return generate()
 
 
+@pytest.fixture(scope="session")
+def template_crds() -> list[dict[str, Any]]:
+    """ModelAnalysisTemplate and ClusterModelAnalysisTemplate, as generated."""
+    from modelrollout.api.crd import ANALYSIS_TEMPLATE, CLUSTER_ANALYSIS_TEMPLATE
+    from modelrollout.api.crd import crd as generate
+
+    return [generate(ANALYSIS_TEMPLATE), generate(CLUSTER_ANALYSIS_TEMPLATE)]
+
+
 @pytest.fixture()
-def fake_api(request: pytest.FixtureRequest, crd: dict[str, Any]) -> Iterator[FakeCluster]:
+def fake_api(
+    request: pytest.FixtureRequest, crd: dict[str, Any], template_crds: list[dict[str, Any]]
+) -> Iterator[FakeCluster]:
     marker = request.node.get_closest_marker("fake_api")
     options = dict(marker.kwargs) if marker else {}
-    with FakeCluster(crds=[crd], **options) as api:
+    with FakeCluster(crds=[crd, *template_crds], **options) as api:
         _prune_nulls_before_validation(api, crd)
         yield api
         errors = api.server_errors()

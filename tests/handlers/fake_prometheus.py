@@ -25,6 +25,7 @@ class FakePrometheus:
     def __init__(self, answer: Callable[[str], float | int | None]) -> None:
         self.answer = answer
         self.queries: list[str] = []
+        self.authorizations: list[str | None] = []  # the Authorization header of every query
         prometheus = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -34,6 +35,7 @@ class FakePrometheus:
                 if url.path != "/api/v1/query" or not query:
                     return self._send(400, {"status": "error", "errorType": "bad_data", "error": "no query"})
                 prometheus.queries.append(query)
+                prometheus.authorizations.append(self.headers.get("Authorization"))
                 value = prometheus.answer(query)
                 if isinstance(value, int) and not isinstance(value, bool) and value >= 400:
                     return self._send(

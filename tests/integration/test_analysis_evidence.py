@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from modelrollout.api.rollout import MetricCheck
+from modelrollout.api.checks import MetricCheck
 from modelrollout.metrics.prometheus import PrometheusProvider
 from modelrollout.rollout import analysis
 from tests.integration.prometheus import prometheus_factory  # noqa: F401 - the fixture

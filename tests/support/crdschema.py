@@ -15,10 +15,17 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 CRD_PATH = ROOT / "crds" / "modelrollout.io_modeldeployments.yaml"
+TEMPLATE_CRD_PATH = ROOT / "crds" / "modelrollout.io_modelanalysistemplates.yaml"
+CLUSTER_TEMPLATE_CRD_PATH = ROOT / "crds" / "modelrollout.io_clustermodelanalysistemplates.yaml"
+CRD_PATHS = {
+    "ModelDeployment": CRD_PATH,
+    "ModelAnalysisTemplate": TEMPLATE_CRD_PATH,
+    "ClusterModelAnalysisTemplate": CLUSTER_TEMPLATE_CRD_PATH,
+}
 
 
-def load_schema() -> dict[str, Any]:
-    crd = yaml.safe_load(CRD_PATH.read_text())
+def load_schema(path: Path = CRD_PATH) -> dict[str, Any]:
+    crd = yaml.safe_load(path.read_text())
     return crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
 
 
@@ -113,6 +120,18 @@ def validate(obj: dict[str, Any], schema: dict[str, Any] | None = None) -> tuple
     if not errors:  # the API server runs CEL only on schema-valid objects
         errors = _cel_errors(obj, schema, "")
     return obj, errors
+
+
+def analysis_template(
+    spec: dict[str, Any], *, name: str = "slo", kind: str = "ModelAnalysisTemplate"
+) -> dict[str, Any]:
+    """A ModelAnalysisTemplate (namespace default) or a ClusterModelAnalysisTemplate."""
+    metadata = {"name": name} | ({"namespace": "default"} if kind == "ModelAnalysisTemplate" else {})
+    return {"apiVersion": "modelrollout.io/v1alpha1", "kind": kind, "metadata": metadata, "spec": spec}
+
+
+def validate_template(obj: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    return validate(obj, load_schema(CRD_PATHS[obj["kind"]]))
 
 
 def model_deployment(spec: dict[str, Any], name: str = "iris") -> dict[str, Any]:

@@ -1,5 +1,6 @@
 """The Helm chart: RBAC generated from the code's one list, rendered by the real `helm`, and
-valid Kubernetes objects in both scopes (cluster-wide and some namespaces)."""
+valid Kubernetes objects in both scopes (cluster-wide and some namespaces); the CRDs rendered as
+templates (so `helm upgrade` upgrades them), kept on uninstall unless told otherwise."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from modelrollout.api.crd import CRDS, crd
 from modelrollout.kube import kinds as K
 from modelrollout.kube.permissions import RULES, chart_rbac_template
 
@@ -36,7 +38,17 @@ def test_no_rule_grants_wildcards_or_escalation():
         assert "*" not in rule.verbs and "*" not in rule.resources
         assert not {"escalate", "bind", "impersonate", "update", "deletecollection"} & set(rule.verbs)
     secrets = [r for r in RULES if "secrets" in r.resources]
-    assert [r.verbs for r in secrets] == [("get",)]  # never list/watch: that would read every Secret
+    assert {r.verbs for r in secrets} == {("get",)}  # never list/watch: that would read every Secret
+    assert not any(r.cluster for r in secrets)
+
+
+def test_template_kinds_are_readable_and_nothing_more():
+    verbs = {res: r.verbs for r in RULES for res in r.resources}
+    assert verbs["modelanalysistemplates"] == ("get",)
+    assert verbs["clustermodelanalysistemplates"] == ("get",)
+    cluster = {res for r in RULES if r.cluster for res in r.resources}
+    assert "clustermodelanalysistemplates" in cluster  # cluster-scoped: a ClusterRole binding
+    assert "modelanalysistemplates" not in cluster  # namespaced: only where the operator watches
 
 
 def helm_template(*args: str) -> list[dict]:
@@ -80,9 +92,19 @@ def test_cluster_wide_chart_binds_both_roles_cluster_wide():
     assert bindings(docs) == {
         ("ClusterRoleBinding", None, "mr-operator-cluster"): "ClusterRole",
         ("ClusterRoleBinding", None, "mr-operator"): "ClusterRole",
+        ("RoleBinding", "ops", "mr-operator-own"): "Role",
     }
     (deployment,) = [d for d in docs if d["kind"] == "Deployment"]
-    assert deployment["spec"]["template"]["spec"]["containers"][0]["args"] == ["operator"]
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    assert container["args"] == ["operator", "--log-format=plain"]
+    namespace_env = next(e for e in container["env"] if e["name"] == "MODELROLLOUT_NAMESPACE")
+    assert namespace_env["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.namespace"}}
+
+
+def test_json_logs_are_a_value():
+    docs = helm_template("--set", "logFormat=json")
+    (deployment,) = [d for d in docs if d["kind"] == "Deployment"]
+    assert "--log-format=json" in deployment["spec"]["template"]["spec"]["containers"][0]["args"]
 
 
 def test_namespaced_chart_grants_the_namespaced_rules_only_in_those_namespaces():
@@ -91,24 +113,51 @@ def test_namespaced_chart_grants_the_namespaced_rules_only_in_those_namespaces()
         ("ClusterRoleBinding", None, "mr-operator-cluster"): "ClusterRole",
         ("RoleBinding", "ml", "mr-operator"): "ClusterRole",
         ("RoleBinding", "team-b", "mr-operator"): "ClusterRole",
+        ("RoleBinding", "ops", "mr-operator-own"): "Role",
     }
     (deployment,) = [d for d in docs if d["kind"] == "Deployment"]
     args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
-    assert args == ["operator", "--namespace=ml", "--namespace=team-b"]
+    assert args == ["operator", "--log-format=plain", "--namespace=ml", "--namespace=team-b"]
 
 
 def test_rendered_roles_hold_exactly_the_rules_of_the_code():
     docs = helm_template()
     rendered = {
-        (g, res, tuple(rule["verbs"]))
+        (doc["kind"], g, res, tuple(rule["verbs"]))
         for doc in docs
-        if doc["kind"] == "ClusterRole"
+        if doc["kind"] in ("ClusterRole", "Role")
         for rule in doc["rules"]
         for g in rule["apiGroups"]
         for res in rule["resources"]
     }
-    expected = {(r.group, res, r.verbs) for r in RULES for res in r.resources}
+    expected = {
+        ("Role" if r.own_namespace else "ClusterRole", r.group, res, r.verbs)
+        for r in RULES
+        for res in r.resources
+    }
     assert rendered == expected
+
+
+def crds_of(docs: list[dict]) -> dict[str, dict]:
+    return {d["metadata"]["name"]: d for d in docs if d["kind"] == "CustomResourceDefinition"}
+
+
+def test_chart_installs_every_crd_as_generated_and_keeps_it_on_uninstall():
+    rendered = crds_of(helm_template())
+    assert sorted(rendered) == sorted(kind.name for kind in CRDS)
+    for kind in CRDS:
+        got = rendered[kind.name]
+        assert got["metadata"].pop("annotations") == {"helm.sh/resource-policy": "keep"}
+        # exactly the generated CRD: `{{namespace}}` in descriptions survives Helm's templating
+        assert got == crd(kind)
+    descriptions = yaml.safe_dump(rendered)
+    assert "{{namespace}}" in descriptions
+
+
+def test_crds_can_be_left_to_helm_uninstall_or_not_installed():
+    unkept = crds_of(helm_template("--set", "crds.keep=false"))
+    assert len(unkept) == len(CRDS) and all("annotations" not in d["metadata"] for d in unkept.values())
+    assert crds_of(helm_template("--set", "crds.install=false")) == {}
 
 
 def test_helm_lint_passes():

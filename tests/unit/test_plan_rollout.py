@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from modelrollout.api import conditions as C
 from modelrollout.api.status import CheckResult, ModelDeploymentStatus
-from modelrollout.cli.rollout_cmd import render_status
+from modelrollout.cli.status_view import render_status
 from modelrollout.reconcile.observed import Observed
 from modelrollout.reconcile.plan import plan
 from modelrollout.render import labels as L

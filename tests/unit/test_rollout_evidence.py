@@ -242,7 +242,7 @@ def test_a_check_can_ask_for_more_samples_than_the_analysis():
 
 
 def test_sample_counts_are_reported_honestly():
-    from modelrollout.api.rollout import MetricCheck
+    from modelrollout.api.checks import MetricCheck
 
     check = MetricCheck.model_validate({"name": "m", "template": "latency-p99", "max": 1})
     for samples, text in [(19.5, "19.5 samples"), (19.9999999, "19.9999999 samples"), (0.0, "0 samples")]:

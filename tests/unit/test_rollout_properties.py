@@ -363,7 +363,7 @@ ANY_FLOAT = st.one_of(
 def test_a_check_passes_only_on_finite_values_within_known_bounds(
     value, stable, samples, min_samples, bounds
 ):
-    from modelrollout.api.rollout import MetricCheck
+    from modelrollout.api.checks import MetricCheck
     from modelrollout.rollout.verdict import assess
 
     try:

@@ -245,3 +245,87 @@ def test_retry_for_another_version_is_refused():
 )
 def test_request_values_name_their_target_version(value, target):
     assert parse("promote", value).target == target
+
+
+# --- issue 13: promote advances one step (Argo's promote), --full skips the rest --------------
+
+
+@pytest.mark.parametrize(
+    ("value", "full", "step", "malformed"),
+    [
+        ("t1@2.0.0", True, None, None),  # written before markers existed: a full promotion, as it was
+        ("t1@2.0.0#full", True, None, None),
+        ("t1@2.0.0#step=2", False, 2, None),
+        ("t1@2.0.0#step", False, None, None),
+        ("t1#step=1", False, 1, None),
+        ("t1@2.0.0#steps", True, None, "unknown promote marker #steps (use #step=N or #full)"),
+        ("t1@2.0.0#step=0", True, None, "unknown promote marker #step=0 (use #step=N or #full)"),
+    ],
+)
+def test_promote_values_say_one_step_or_full(value, full, step, malformed):
+    request = parse("promote", value)
+    assert (request.full, request.step, request.malformed) == (full, step, malformed)
+    assert request.target == (None if value.startswith("t1#") else "2.0.0")
+
+
+def test_the_cli_writes_markers_the_operator_reads():
+    from modelrollout.rollout.requests import value
+
+    assert parse("promote", value("tok", "2.0.0", full=False, step=3)) == parse("promote", "tok@2.0.0#step=3")
+    assert value("tok", "2.0.0", full=True) == "tok@2.0.0#full"
+
+
+def test_promote_advances_exactly_one_step():
+    d = progressing()
+    assert d.status.rollout.step == 0
+    d.tick(promote="c1@2.0.0#step=1")
+    assert d.result("promote").outcome == "Accepted" and "from step 1" in d.result("promote").message
+    assert d.phase == "Progressing" and d.status.rollout.step == 1
+    assert d.status.rollout.desired_weight == 50  # the second step's weight, not a promotion
+    assert any(reason == R.PROMOTE_REQUESTED and "one step" in msg for reason, msg in d.events)
+    d.tick()
+    d.tick(promote="c2@2.0.0#step=2")  # from the last step: promotion
+    assert d.phase == "Promoting"
+
+
+def test_a_one_step_promote_made_at_an_earlier_step_is_refused():
+    d = progressing()
+    d.tick(promote="c1@2.0.0#step=1")
+    d.tick(promote="c2@2.0.0#step=1")  # someone else's promote, made while it was at step 1
+    assert d.result("promote").outcome == "Refused"
+    assert d.result("promote").message == "promote was for step 1; the rollout is at step 2 now"
+    assert d.status.rollout.step == 1 and d.phase == "Progressing"
+
+
+def test_promote_full_skips_every_remaining_step():
+    d = progressing()
+    d.tick(promote="c1@2.0.0#full")
+    assert d.phase == "Promoting" and d.result("promote").outcome == "Accepted"
+
+
+def test_a_value_from_before_markers_still_promotes_fully():
+    """Values kept in Git, or written by hand with the old instructions, meant a full promotion;
+    they keep meaning it (the README documents the choice)."""
+    d = progressing()
+    d.tick(promote="from-git@2.0.0")
+    assert d.phase == "Promoting"
+
+
+def test_an_unknown_marker_is_refused_not_guessed():
+    d = progressing()
+    d.tick(promote="c1@2.0.0#next")
+    assert (
+        d.result("promote").outcome == "Refused" and "unknown promote marker" in d.result("promote").message
+    )
+    d.tick(abort="a1@2.0.0#full")
+    assert d.result("abort").outcome == "Refused" and d.result("abort").message == "abort takes no '#' marker"
+    assert d.phase == "Progressing" and d.status.rollout.step == 0
+
+
+def test_promoting_a_paused_rollout_one_step_keeps_it_paused_at_the_next_step():
+    d = paused()
+    d.tick(promote="c1@2.0.0#step=1")
+    assert d.result("promote").outcome == "Accepted"
+    assert d.status.rollout.step == 1
+    d.tick()
+    assert d.phase == "Paused"  # spec.rollout.paused still holds it

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from modelrollout.api.rollout import MetricCheck
+from modelrollout.api.checks import MetricCheck
 from modelrollout.api.status import CheckResult
 from modelrollout.metrics.provider import ProviderError
 from modelrollout.rollout import analysis, templates

@@ -123,6 +123,48 @@ Duration = Annotated[
     AfterValidator(lambda v: (parse_duration(v), v)[1]),
 ]
 
+# A duration that ends up in PromQL (a range selector) or sets how often a query runs. It must
+# parse in both grammars that read it: Prometheus' model.ParseDuration (integers only, units in
+# the order y w d h m s ms, each at most once; a range must be > 0) and Go's time.ParseDuration
+# (the API server's CEL duration(), which knows no d, w or y). The intersection: integers with
+# h, m, s, ms in that order. "1.5m" and "0s" pass Go but Prometheus refuses them as ranges.
+PROM_DURATION_PATTERN = r"^([0-9]+h)?([0-9]+m)?([0-9]+s)?([0-9]+ms)?$"
+# The shortest window or interval accepted. Documented against a 1 s scrape interval (the test
+# suite's): a rate() needs two samples in its range, so in production make windows at least
+# four scrape intervals (e.g. >= 1m at Prometheus' common 15 s); the operator cannot see your
+# scrape interval, so that part is advice, not a rule.
+MIN_PROM_DURATION_SECONDS = 1.0
+PROM_DURATION_MESSAGE = (
+    "must be a Prometheus duration of at least 1s: integers with units h, m, s, ms in that order "
+    "(e.g. 30s, 1m30s, 2h); no fractions, no 0s, no d/w/y"
+)
+
+
+def parse_prom_duration(text: str) -> float:
+    """A Prometheus range duration ("30s", "1m30s", "250ms" is too short) in seconds."""
+    if not text or not re.fullmatch(PROM_DURATION_PATTERN, text):
+        raise ValueError(f"{text!r} {PROM_DURATION_MESSAGE}")
+    seconds = parse_duration(text)
+    if seconds < MIN_PROM_DURATION_SECONDS:
+        raise ValueError(f"{text!r} {PROM_DURATION_MESSAGE}")
+    return seconds
+
+
+PromDuration = Annotated[
+    str,
+    Field(
+        pattern=PROM_DURATION_PATTERN,
+        min_length=2,
+        max_length=32,
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {"rule": "duration(self) >= duration('1s')", "message": PROM_DURATION_MESSAGE}
+            ]
+        },
+    ),
+    AfterValidator(lambda v: (parse_prom_duration(v), v)[1]),
+]
+
 # --- names -----------------------------------------------------------------------------------
 
 DNS_LABEL_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"

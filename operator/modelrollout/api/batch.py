@@ -7,11 +7,10 @@ from typing import Annotated, Literal
 from pydantic import Field, model_validator
 
 from modelrollout.api.base import ApiModel, ObjectName
-from modelrollout.api.rollout import SecretKeySelector
+from modelrollout.api.checks import SecretKeySelector
+from modelrollout.api.cron import Schedule, TimeZone
 from modelrollout.api.serving import ResourceRequirements
 
-# Five or six cron fields, or one of the @-macros CronJob accepts; the API server checks the rest.
-CRON_PATTERN = r"^(@(annually|yearly|monthly|weekly|daily|midnight|hourly)|(\S+\s+){4}\S+)$"
 COLUMN_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 # what the prediction stores accept: a letter first, single underscores (`__` separates versions)
 TABLE_PATTERN = r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$"
@@ -111,10 +110,13 @@ class JobPolicy(ApiModel):
 class Batch(ApiModel):
     """Precompute predictions on a schedule (static serving; the head of hybrid serving)."""
 
-    schedule: Annotated[str, Field(min_length=1, max_length=128, pattern=CRON_PATTERN)] = Field(
-        description="Cron schedule of the batch run, e.g. '0 2 * * *'."
+    schedule: Schedule = Field(
+        description="Cron schedule of the batch run, e.g. '0 2 * * *' (every field range-checked)."
     )
-    time_zone: Annotated[str, Field(max_length=64)] | None = None
+    time_zone: TimeZone | None = Field(
+        default=None,
+        description="IANA time zone of the schedule (e.g. Europe/Berlin); default: the controller's (UTC).",
+    )
     suspend: bool = False
     shards: int = Field(default=1, ge=1, le=100, description=">1 renders an Indexed Job per run.")
     chunk_rows: int = Field(default=65536, ge=1, le=10_000_000)

@@ -29,6 +29,8 @@ RECONCILED = "Reconciled"
 AS_EXPECTED = "AsExpected"
 SCALED_TO_ZERO = "ScaledToZero"
 GATES_NOT_ENFORCED = "GatesNotEnforced"
+# a template reference cannot be resolved (missing template or argument, duplicate checks, ...)
+ANALYSIS_TEMPLATE_INVALID = "AnalysisTemplateInvalid"
 ROLLOUT_IN_PROGRESS = "RolloutInProgress"
 ROLLED_BACK = "RolledBack"
 CREATED = "Created"

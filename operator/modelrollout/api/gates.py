@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
 from pydantic import Field
 
 from modelrollout.api.base import ApiModel, Duration
-from modelrollout.api.batch import CRON_PATTERN
+from modelrollout.api.cron import Schedule
 
 
 class AccuracyGate(ApiModel):
@@ -16,7 +14,7 @@ class AccuracyGate(ApiModel):
 
 
 class NowTest(ApiModel):
-    schedule: Annotated[str, Field(min_length=1, max_length=128, pattern=CRON_PATTERN)]
+    schedule: Schedule
     window: Duration = "24h"
 
 

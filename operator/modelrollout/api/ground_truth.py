@@ -14,7 +14,7 @@ from pydantic import Field
 
 from modelrollout.api.base import ApiModel, Duration
 from modelrollout.api.batch import PredictionStore
-from modelrollout.api.rollout import SecretKeySelector
+from modelrollout.api.checks import SecretKeySelector
 
 
 class GroundTruth(ApiModel):

@@ -6,29 +6,22 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from modelrollout.api.base import ApiModel, Duration, ObjectName, parse_duration
+from modelrollout.api.analysis_template import TemplateRef
+from modelrollout.api.base import ApiModel, Duration, ObjectName, PromDuration, parse_duration
+from modelrollout.api.checks import MetricCheck, PrometheusProvider, unknown_variables
 
-MetricTemplate = Literal[
-    "latency-p50",
-    "latency-p95",
-    "latency-p99",
-    "error-rate",
-    "accuracy",
-    "mae",
-    "rmse",
-    "precision",
-    "recall",
-    "false-positive-rate",
-    "custom",
-]
-CHECK_NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 OnInconclusive = Literal["wait", "rollback", "pause"]
 
 # Messages shared by the CRD's CEL rules and the operator's own parse (they must agree).
-CUSTOM_NEEDS_SAMPLES = "a custom metric needs samplesQuery, or minSamples: 0 with minSamplesReason"
-ZERO_SAMPLES_NEEDS_REASON = "minSamples: 0 needs minSamplesReason (why the check may pass on no samples)"
 INTERVAL_BEYOND_DEADLINE = "analysis.interval must be shorter than progressDeadline"
-RELATIVE_NEEDS_A_BOUND = "relativeToStable needs at least one of maxRatio, maxIncrease or maxDecrease"
+CHECK_INTERVAL_BEYOND_DEADLINE = "every check's interval must be shorter than progressDeadline"
+NEEDS_A_PROVIDER = "analysis needs prometheus, or templates (one of them names the Prometheus)"
+NEEDS_CHECKS = "analysis needs metrics, or templates that bring checks"
+DEFAULT_ENDPOINTS = ["/predict"]
+# A URL path of the bento's API (BentoML's `endpoint` label): rendered into a regex matcher from
+# escaped literals, so `.` in a path matches a dot and nothing else.
+ENDPOINT_PATTERN = r"^/[-A-Za-z0-9_.~/]*$"
+Endpoint = Annotated[str, Field(min_length=1, max_length=128, pattern=ENDPOINT_PATTERN)]
 
 
 class RolloutStep(ApiModel):
@@ -43,136 +36,53 @@ class RolloutStep(ApiModel):
     )
 
 
-class RelativeThreshold(ApiModel):
-    """A bound relative to the stable track measured over the same window."""
-
-    model_config = ApiModel.model_config | {
-        "json_schema_extra": {
-            "x-kubernetes-validations": [
-                {
-                    "rule": "has(self.maxRatio) || has(self.maxIncrease) || has(self.maxDecrease)",
-                    "message": RELATIVE_NEEDS_A_BOUND,
-                }
-            ]
-        }
-    }
-
-    max_ratio: Annotated[float, Field(gt=0)] | None = Field(
-        default=None, description="canary <= maxRatio * stable (e.g. 1.2 for latency)."
-    )
-    max_increase: Annotated[float, Field(ge=0)] | None = Field(
-        default=None, description="canary <= stable + maxIncrease (e.g. 0.01 for error rate)."
-    )
-    max_decrease: Annotated[float, Field(ge=0)] | None = Field(
-        default=None, description="canary >= stable - maxDecrease (e.g. 0.02 for accuracy)."
-    )
-
-    @model_validator(mode="after")
-    def _bounded(self) -> RelativeThreshold:
-        # An empty relativeToStable would satisfy "min, max or relativeToStable" and check nothing.
-        if self.max_ratio is None and self.max_increase is None and self.max_decrease is None:
-            raise ValueError(RELATIVE_NEEDS_A_BOUND)
-        return self
-
-
-class MetricCheck(ApiModel):
-    """A check run at every analysis interval against the canary track."""
-
-    model_config = ApiModel.model_config | {
-        "json_schema_extra": {
-            "x-kubernetes-validations": [
-                {
-                    "rule": "self.template != 'custom' || has(self.query)",
-                    "message": "a custom metric needs a query",
-                },
-                {
-                    "rule": "has(self.min) || has(self.max) || has(self.relativeToStable)",
-                    "message": "a metric needs at least one of min, max or relativeToStable",
-                },
-                {
-                    "rule": "self.template != 'custom' || has(self.samplesQuery) || "
-                    "(has(self.minSamples) && self.minSamples == 0)",
-                    "message": CUSTOM_NEEDS_SAMPLES,
-                },
-                {
-                    "rule": "!has(self.minSamples) || self.minSamples > 0 || has(self.minSamplesReason)",
-                    "message": ZERO_SAMPLES_NEEDS_REASON,
-                },
-            ]
-        }
-    }
-
-    name: Annotated[str, Field(min_length=1, max_length=63, pattern=CHECK_NAME_PATTERN)]
-    template: MetricTemplate = Field(description="A built-in query, or custom with `query`.")
-    query: Annotated[str, Field(min_length=1, max_length=4096)] | None = Field(
-        default=None,
-        description="PromQL for template=custom; may use {{namespace}}, {{name}}, {{track}}, "
-        "{{version}}, {{interval}}.",
-    )
-    samples_query: Annotated[str, Field(min_length=1, max_length=4096)] | None = Field(
-        default=None,
-        description="PromQL counting the observations behind the canary value over the window "
-        "(compared with minSamples; no data counts as 0). Built-in templates have their own "
-        "(requests; accuracy: labelled feedback); a custom check must name one, or say minSamples: 0.",
-    )
-    min_samples: Annotated[int, Field(ge=0, le=1_000_000)] | None = Field(
-        default=None,
-        description="This check's sample gate (default analysis.minSamples): fewer samples is "
-        "inconclusive, never a pass. 0 turns the gate off and needs minSamplesReason.",
-    )
-    min_samples_reason: Annotated[str, Field(min_length=1, max_length=256)] | None = Field(
-        default=None,
-        description="Why this check may pass on no samples at all (required with minSamples: 0).",
-    )
-    min: float | None = Field(default=None, description="The check fails below this value.")
-    max: float | None = Field(default=None, description="The check fails above this value.")
-    relative_to_stable: RelativeThreshold | None = None
-
-    @model_validator(mode="after")
-    def _consistent(self) -> MetricCheck:
-        if self.template == "custom" and not self.query:
-            raise ValueError(f"metric {self.name}: a custom metric needs a query")
-        if self.template == "custom" and self.samples_query is None and self.min_samples != 0:
-            raise ValueError(f"metric {self.name}: {CUSTOM_NEEDS_SAMPLES}")
-        if self.min_samples == 0 and self.min_samples_reason is None:
-            raise ValueError(f"metric {self.name}: {ZERO_SAMPLES_NEEDS_REASON}")
-        if self.min is None and self.max is None and self.relative_to_stable is None:
-            raise ValueError(f"metric {self.name}: needs at least one of min, max or relativeToStable")
-        if self.min is not None and self.max is not None and self.min > self.max:
-            raise ValueError(f"metric {self.name}: min {self.min} is above max {self.max}")
-        return self
-
-
-class SecretKeySelector(ApiModel):
-    name: ObjectName
-    key: Annotated[str, Field(min_length=1, max_length=253, pattern=r"^[-._a-zA-Z0-9]+$")] = "token"
-
-
-class PrometheusProvider(ApiModel):
-    address: Annotated[str, Field(min_length=1, max_length=512, pattern=r"^https?://[^\s]+$")] = Field(
-        description="Base URL of the Prometheus HTTP API, e.g. http://prometheus.monitoring:9090."
-    )
-    auth_secret_ref: SecretKeySelector | None = Field(
-        default=None, description="Secret key holding a bearer token for Prometheus."
-    )
-    insecure_skip_verify: bool = Field(
-        default=False,
-        description="Do not verify Prometheus' TLS certificate (https addresses). Off by default.",
-    )
-
-
 class Analysis(ApiModel):
     """How the canary is judged at every interval.
 
     A step moves on (and the last one promotes) only on current evidence: the latest analysis
     of the step passed, every check with at least its minSamples. An inconclusive, error or
-    failed analysis after a pass puts the step back to waiting for the next pass."""
+    failed analysis after a pass puts the step back to waiting for the next pass.
 
-    prometheus: PrometheusProvider
-    interval: Duration = Field(
+    Checks come from `metrics` (inline) and from `templates`; see rollout/template_refs.py for
+    how they merge (an inline check replaces a template check of the same name)."""
+
+    model_config = ApiModel.model_config | {
+        "json_schema_extra": {
+            "x-kubernetes-validations": [
+                {
+                    "rule": "has(self.prometheus) || (has(self.templates) && size(self.templates) > 0)",
+                    "message": NEEDS_A_PROVIDER,
+                },
+                {
+                    "rule": "(has(self.metrics) && size(self.metrics) > 0) || "
+                    "(has(self.templates) && size(self.templates) > 0)",
+                    "message": NEEDS_CHECKS,
+                },
+            ]
+        }
+    }
+
+    prometheus: PrometheusProvider | None = Field(
+        default=None,
+        description="The Prometheus every check asks; when set it wins over the templates' provider.",
+    )
+    templates: Annotated[list[TemplateRef], Field(max_length=8)] = Field(
+        default=[],
+        description="Analysis templates whose checks (and provider) join this analysis, with "
+        "arguments and per-check overrides.",
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["kind", "name"]},
+    )
+    endpoints: Annotated[list[Endpoint], Field(min_length=1, max_length=16)] = Field(
+        default=DEFAULT_ENDPOINTS,
+        description="The bento API paths the built-in checks judge (BentoML's endpoint label), "
+        "e.g. [/classify]; {{endpoints}} in a custom query.",
+        json_schema_extra={"x-kubernetes-list-type": "set"},
+    )
+    interval: PromDuration = Field(
         default="30s",
-        description="Time between analysis runs; the first one at a step waits one interval of data. "
-        "Must be shorter than progressDeadline.",
+        description="Time between analysis runs and the default of every check's interval and "
+        "window; the first analysis at a step waits one interval of data. A Prometheus duration of "
+        "at least 1s (no fractions), shorter than progressDeadline.",
     )
     min_samples: int = Field(
         default=20,
@@ -215,16 +125,29 @@ class Analysis(ApiModel):
         description="Provider errors in a row tolerated; one more fails the rollout. Any analysis "
         "that is not an error ends the streak (as Argo Rollouts' consecutiveErrorLimit).",
     )
-    metrics: Annotated[list[MetricCheck], Field(min_length=1, max_length=32)] = Field(
-        description="The checks, keyed by name: two checks with one name are refused at apply time.",
+    metrics: Annotated[list[MetricCheck], Field(max_length=32)] = Field(
+        default=[],
+        description="Inline checks, keyed by name: two checks with one name are refused at apply "
+        "time. One named like a template check replaces it.",
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
     )
 
     @model_validator(mode="after")
-    def _unique_names(self) -> Analysis:
+    def _consistent(self) -> Analysis:
         names = [m.name for m in self.metrics]
         if len(names) != len(set(names)):
             raise ValueError("analysis.metrics: names must be unique")
+        refs = [(t.kind, t.name) for t in self.templates]
+        if len(refs) != len(set(refs)):
+            raise ValueError("analysis.templates: a template is referenced twice")
+        if self.prometheus is None and not self.templates:
+            raise ValueError(NEEDS_A_PROVIDER)
+        if not self.metrics and not self.templates:
+            raise ValueError(NEEDS_CHECKS)
+        for check in self.metrics:
+            unknown = unknown_variables(check)
+            if unknown:
+                raise ValueError(f"metric {check.name}: unknown variable(s) {', '.join(unknown)}")
         return self
 
 
@@ -251,7 +174,9 @@ class Bake(ApiModel):
     }
 
     duration: Duration = Field(description="How long the bake lasts after promotion, e.g. 24h.")
-    interval: Duration = Field(default="5m", description="Time between bake analyses.")
+    interval: PromDuration = Field(
+        default="5m", description="Time between bake analyses (also the range of their queries)."
+    )
     min_labels: int = Field(
         default=50,
         ge=1,
@@ -315,6 +240,12 @@ class Rollout(ApiModel):
                     "message": INTERVAL_BEYOND_DEADLINE,
                 },
                 {
+                    "rule": "!has(self.analysis) || !has(self.analysis.metrics) || !has(self.progressDeadline) "
+                    "|| self.analysis.metrics.all(m, !has(m.interval) || "
+                    "duration(m.interval) < duration(self.progressDeadline))",
+                    "message": CHECK_INTERVAL_BEYOND_DEADLINE,
+                },
+                {
                     "rule": "!has(self.bake) || has(self.analysis)",
                     "message": BAKE_NEEDS_ANALYSIS,
                 },
@@ -365,10 +296,12 @@ class Rollout(ApiModel):
             raise ValueError("rollout: router gatewayAPI needs rollout.gateway")
         if self.step_weight is not None and self.step_weight > self.max_weight:
             raise ValueError("rollout: stepWeight must not exceed maxWeight")
-        if self.analysis is not None and parse_duration(self.analysis.interval) >= parse_duration(
-            self.progress_deadline
-        ):
-            raise ValueError(f"rollout: {INTERVAL_BEYOND_DEADLINE}")
+        if self.analysis is not None:
+            deadline = parse_duration(self.progress_deadline)
+            if parse_duration(self.analysis.interval) >= deadline:
+                raise ValueError(f"rollout: {INTERVAL_BEYOND_DEADLINE}")
+            if any(m.interval and parse_duration(m.interval) >= deadline for m in self.analysis.metrics):
+                raise ValueError(f"rollout: {CHECK_INTERVAL_BEYOND_DEADLINE}")
         if self.bake is not None and self.analysis is None:
             raise ValueError(f"rollout: {BAKE_NEEDS_ANALYSIS}")
         return self

@@ -8,9 +8,10 @@ from pydantic import Field, ValidationError, model_validator
 
 from modelrollout.api.base import ApiModel, Duration
 from modelrollout.api.batch import Batch
+from modelrollout.api.checks import PrometheusProvider
 from modelrollout.api.gates import Gates
 from modelrollout.api.ground_truth import GroundTruth
-from modelrollout.api.rollout import PrometheusProvider, Rollout
+from modelrollout.api.rollout import Rollout
 from modelrollout.api.serving import ModelRef, Serving
 
 Mode = Literal["online", "batch", "hybrid"]

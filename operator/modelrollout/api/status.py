@@ -50,10 +50,21 @@ Verdict = Literal["pass", "fail", "inconclusive", "error"]
 RolloutPhase = Literal["Progressing", "Paused", "Promoting", "Baking", "Succeeded", "RolledBack", "Failed"]
 
 
+class TemplateSource(StatusModel):
+    """The analysis template a check came from, as it was when the check ran."""
+
+    kind: str
+    name: str
+    generation: Annotated[int, Field(ge=0)] = 0
+
+
 class CheckResult(StatusModel):
     """One analysis check, with everything needed to audit the verdict later."""
 
     metric: str
+    source: TemplateSource | None = Field(
+        default=None, description="The template (kind, name, generation) the check came from; unset: inline."
+    )
     query: Annotated[str, Field(max_length=4096)]
     value: float | None = None
     stable_query: Annotated[str, Field(max_length=4096)] | None = None
@@ -126,7 +137,8 @@ class RolloutStatus(StatusModel):
     canary_image: str
     from_version: str | None = Field(default=None, description="The stable version the rollout started from.")
     from_image: str | None = Field(
-        default=None, description="Its image: what a failed bake (or `modelrollout undo`) goes back to."
+        default=None,
+        description="The stable image the rollout started from: what a failed bake, or `undo`, goes back to.",
     )
     step: Annotated[int, Field(ge=0)] = 0
     step_started_at: str | None = None
@@ -151,6 +163,11 @@ class RolloutStatus(StatusModel):
     analysis_hold: bool = Field(
         default=False,
         description="Paused by onInconclusive: pause; a retry request, or pausing and resuming, continues.",
+    )
+    analysis_blocked: Annotated[str, Field(max_length=1024)] | None = Field(
+        default=None,
+        description="Why the analysis cannot run (e.g. a missing template): the rollout waits at its "
+        "step, outside the deadline, and the step starts afresh once the analysis is valid again.",
     )
     desired_weight: Annotated[int, Field(ge=0, le=100)] = 0
     observed_weight: Annotated[int, Field(ge=0, le=100)] = 0

@@ -3,7 +3,8 @@
 Each subcommand lives in its own module under `modelrollout.cli` and exposes
 `register(subparsers)`, which adds its parser and sets `func` to a callable taking the
 parsed arguments and returning an exit code. Modules are imported lazily so that, e.g.,
-`modelrollout advise` does not pay for importing kopf.
+`modelrollout advise` does not pay for importing kopf. kubectl's `-n`, `--context` and
+`--kubeconfig` are accepted before the subcommand and after it.
 """
 
 from __future__ import annotations
@@ -12,15 +13,18 @@ import argparse
 import importlib
 import sys
 
+from modelrollout.cli.kubeopts import add_kube_options, prog_name
+
 # subcommand module names under modelrollout.cli, in help order
-SUBCOMMANDS = ("operator", "render", "crd", "rollout", "advise")
+SUBCOMMANDS = ("status", "request", "operator", "render", "crd", "advise")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="modelrollout",
+        prog=prog or prog_name(),
         description="Serve ML models on Kubernetes and roll new versions out safely.",
     )
+    add_kube_options(parser, top_level=True)
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     subparsers.required = True
     for name in SUBCOMMANDS:
@@ -29,8 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+def main(argv: list[str] | None = None, prog: str | None = None) -> int:
+    parser = build_parser(prog)
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)

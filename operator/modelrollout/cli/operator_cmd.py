@@ -12,6 +12,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     scope.add_argument(
         "-n",
         "--namespace",
+        dest="watch_namespaces",
         action="append",
         default=[],
         help="watch only this namespace (repeatable); default: all namespaces",
@@ -19,22 +20,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--liveness", default="http://0.0.0.0:8080/healthz", help="kopf liveness endpoint (empty to disable)"
     )
+    parser.add_argument(
+        "--log-format",
+        choices=("plain", "json"),
+        default="plain",
+        help="plain text lines, or JSON (kopf's formatter, one object per line)",
+    )
     parser.add_argument("--verbose", action="store_true")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    import logging
-
     from modelrollout import handlers  # registers the handlers with kopf
 
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    handlers.configure_logging(log_format=args.log_format, verbose=args.verbose)
     if not args.verbose:
         logging.getLogger("kopf.objects").addFilter(quiet_wake)
-    handlers.run(namespaces=args.namespace, liveness_endpoint=args.liveness or None)
+    # `modelrollout -n ml operator` (the option before the subcommand) watches ml too
+    namespaces = args.watch_namespaces or ([args.namespace] if getattr(args, "namespace", None) else [])
+    handlers.run(namespaces=namespaces, liveness_endpoint=args.liveness or None)
     return 0
 
 

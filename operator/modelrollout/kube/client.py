@@ -14,6 +14,7 @@ import os
 import secrets
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from kubernetes import client as k8s
@@ -78,8 +79,13 @@ def connect(*, kubeconfig: str | None = None, context: str | None = None) -> tup
         )
         namespace = (active or {}).get("context", {}).get("namespace") or "default"
         return KubeClient(k8s.ApiClient(configuration)), namespace
-    except k8s_config.ConfigException:
-        k8s_config.load_incluster_config()
+    except k8s_config.ConfigException as exc:
+        if kubeconfig or context:  # asked for explicitly: never fall back to something else
+            raise ValueError(f"cannot use the kubeconfig: {exc}") from None
+        try:
+            k8s_config.load_incluster_config()
+        except k8s_config.ConfigException:
+            raise ValueError(f"no kubeconfig ({exc}) and not running in a cluster") from None
         return KubeClient(k8s.ApiClient()), "default"
 
 
@@ -133,6 +139,41 @@ class KubeClient:
     def list(self, kind: Kind, namespace: str, *, label_selector: str | None = None) -> list[dict[str, Any]]:
         query = [("labelSelector", label_selector)] if label_selector else []
         return self._request("GET", kind.collection_path(namespace), query=query).get("items", [])
+
+    def watch(
+        self,
+        kind: Kind,
+        namespace: str | None,
+        *,
+        name: str | None = None,
+        resource_version: str | None = None,
+        timeout_seconds: int = 60,
+    ) -> Iterator[dict[str, Any]]:
+        """The watch events ({type, object}) of `kind` (one object with `name`), from
+        `resource_version`, until the server ends the stream (after `timeout_seconds`) or the
+        caller stops iterating. The connection is closed either way."""
+        query = [("watch", "true"), ("timeoutSeconds", str(int(timeout_seconds)))]
+        if name:
+            query.append(("fieldSelector", f"metadata.name={name}"))
+        if resource_version:
+            query.append(("resourceVersion", resource_version))
+        method, url, headers, body, post = self.api.param_serialize(
+            method="GET",
+            resource_path=kind.collection_path(namespace),
+            query_params=query,
+            header_params={"Accept": "application/json"},
+            auth_settings=["BearerToken"],
+        )
+        response = self.api.call_api(
+            method, url, header_params=headers, _request_timeout=(REQUEST_TIMEOUT[0], timeout_seconds + 10)
+        )
+        if not 200 <= response.status < 300:
+            raise ApiError(response.status, (response.read() or b"").decode(errors="replace")[:500])
+        raw = response.response
+        try:
+            yield from _json_lines(raw.stream(amt=None, decode_content=True))
+        finally:
+            raw.close()  # never back into the pool half-read
 
     def apply(self, manifest: dict[str, Any], *, field_manager: str = FIELD_MANAGER) -> dict[str, Any]:
         """Server-side apply with the operator's field manager (force: the operator owns these)."""
@@ -238,3 +279,16 @@ class KubeClient:
             self._request("POST", EVENT.collection_path(meta["namespace"]), body=event)
         except Exception as exc:  # noqa: BLE001 - an event must never break a reconcile
             log.warning("could not record event %s on %s: %s", reason, meta["name"], exc)
+
+
+def _json_lines(chunks: Iterator[bytes]) -> Iterator[dict[str, Any]]:
+    """A watch stream is one JSON object per line, split across chunks anyhow."""
+    buffer = b""
+    for chunk in chunks:
+        buffer += chunk
+        while b"\n" in buffer:
+            line, buffer = buffer.split(b"\n", 1)
+            if line.strip():
+                yield json.loads(line)
+    if buffer.strip():
+        yield json.loads(buffer)

@@ -25,6 +25,10 @@ class Kind:
 
 
 MODEL_DEPLOYMENT = Kind(f"{GROUP}/{VERSION}", "ModelDeployment", PLURAL)
+ANALYSIS_TEMPLATE = Kind(f"{GROUP}/{VERSION}", "ModelAnalysisTemplate", "modelanalysistemplates")
+CLUSTER_ANALYSIS_TEMPLATE = Kind(
+    f"{GROUP}/{VERSION}", "ClusterModelAnalysisTemplate", "clustermodelanalysistemplates", namespaced=False
+)
 DEPLOYMENT = Kind("apps/v1", "Deployment", "deployments")
 SERVICE = Kind("v1", "Service", "services")
 HPA = Kind("autoscaling/v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers")
@@ -40,6 +44,8 @@ BY_KIND = {
     k.kind: k
     for k in (
         MODEL_DEPLOYMENT,
+        ANALYSIS_TEMPLATE,
+        CLUSTER_ANALYSIS_TEMPLATE,
         DEPLOYMENT,
         SERVICE,
         HPA,

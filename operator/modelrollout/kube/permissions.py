@@ -20,6 +20,7 @@ class Rule:
     verbs: tuple[str, ...]
     why: str
     cluster: bool = False  # needed cluster-wide even when the operator watches some namespaces
+    own_namespace: bool = False  # needed in the operator's own namespace (a Role there)
 
 
 def _group(kind: K.Kind) -> str:
@@ -48,11 +49,31 @@ RULES: tuple[Rule, ...] = (
     Rule(_group(K.JOB), (K.JOB.plural,), ("list",), "batch run status"),
     Rule(_group(K.POD), (K.POD.plural,), ("list",), "the batch runner's report (termination message)"),
     Rule(_group(K.SECRET), (K.SECRET.plural,), ("get",), "Prometheus bearer tokens (authSecretRef)"),
+    Rule(
+        _group(K.ANALYSIS_TEMPLATE),
+        (K.ANALYSIS_TEMPLATE.plural,),
+        ("get",),
+        "the analysis templates a ModelDeployment references",
+    ),
     Rule(_group(K.POD_MONITOR), (K.POD_MONITOR.plural,), OWNED, "scraping, when prometheus-operator runs"),
     Rule(_group(K.HTTP_ROUTE), (K.HTTP_ROUTE.plural,), OWNED, "canary weights with the gatewayAPI router"),
     Rule(_group(K.EVENT), (K.EVENT.plural,), ("create",), "the operator's events"),
     Rule("", ("events",), ("create",), "kopf's events (core/v1)"),
     Rule("", ("namespaces",), ("list", "watch"), "kopf, cluster-wide: which namespaces exist", cluster=True),
+    Rule(
+        _group(K.CLUSTER_ANALYSIS_TEMPLATE),
+        (K.CLUSTER_ANALYSIS_TEMPLATE.plural,),
+        ("get",),
+        "the cluster-scoped analysis templates a ModelDeployment references",
+        cluster=True,
+    ),
+    Rule(
+        _group(K.SECRET),
+        (K.SECRET.plural,),
+        ("get",),
+        "ClusterModelAnalysisTemplate tokens, read from the operator's namespace by default",
+        own_namespace=True,
+    ),
     Rule(
         "apiextensions.k8s.io",
         ("customresourcedefinitions",),
@@ -77,10 +98,14 @@ def rules_yaml(rules: tuple[Rule, ...], indent: int = 2) -> str:
 
 def chart_rbac_template() -> str:
     """charts/modelrollout/templates/rbac.yaml: a ClusterRole for what is cluster-wide by
-    nature; the rest in a ClusterRole (all namespaces) or one Role per watched namespace."""
+    nature; the rest in a ClusterRole (all namespaces) or one Role per watched namespace; what
+    is needed in the operator's own namespace in a Role there."""
     cluster = tuple(r for r in RULES if r.cluster)
-    namespaced = tuple(r for r in RULES if not r.cluster)
-    return CHART_TEMPLATE.format(cluster=rules_yaml(cluster), namespaced=rules_yaml(namespaced))
+    own = tuple(r for r in RULES if r.own_namespace)
+    namespaced = tuple(r for r in RULES if not r.cluster and not r.own_namespace)
+    return CHART_TEMPLATE.format(
+        cluster=rules_yaml(cluster), namespaced=rules_yaml(namespaced), own=rules_yaml(own)
+    )
 
 
 CHART_TEMPLATE = """\
@@ -103,6 +128,30 @@ roleRef:
   apiGroup: rbac.authorization.k8s.io
   kind: ClusterRole
   name: {{{{ include "modelrollout.fullname" . }}}}-cluster
+subjects:
+  - kind: ServiceAccount
+    name: {{{{ include "modelrollout.serviceAccount" . }}}}
+    namespace: {{{{ .Release.Namespace }}}}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata:
+  name: {{{{ include "modelrollout.fullname" . }}}}-own
+  namespace: {{{{ .Release.Namespace }}}}
+  labels: {{{{- include "modelrollout.labels" . | nindent 4 }}}}
+rules:
+{own}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata:
+  name: {{{{ include "modelrollout.fullname" . }}}}-own
+  namespace: {{{{ .Release.Namespace }}}}
+  labels: {{{{- include "modelrollout.labels" . | nindent 4 }}}}
+roleRef:
+  apiGroup: rbac.authorization.k8s.io
+  kind: Role
+  name: {{{{ include "modelrollout.fullname" . }}}}-own
 subjects:
   - kind: ServiceAccount
     name: {{{{ include "modelrollout.serviceAccount" . }}}}

@@ -14,12 +14,16 @@ Manifest = dict[str, Any]
 @dataclass(frozen=True)
 class Observed:
     """The children as the API server returned them, by row key of the table (None: absent),
-    the optional kinds it serves, and the batch runs (Jobs and their pods)."""
+    the optional kinds it serves, the batch runs (Jobs and their pods), and the analysis
+    templates the spec references, by (kind, name) (None: not found; `templates` None: not
+    looked up this reconcile; `template_errors`: what the API server answered instead)."""
 
     children: Mapping[str, Manifest | None] = field(default_factory=dict)
     served: frozenset[str] = frozenset()
     jobs: tuple[dict[str, Any], ...] = ()
     job_pods: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    templates: Mapping[tuple[str, str], Manifest | None] | None = None
+    template_errors: Mapping[tuple[str, str], str] = field(default_factory=dict)
 
     def __getitem__(self, key: str) -> Manifest | None:
         return self.children.get(key)

@@ -19,16 +19,15 @@ from modelrollout.api import conditions as C
 from modelrollout.api.events import Event
 from modelrollout.api.resource import ModelDeployment
 from modelrollout.api.spec import SpecError
-from modelrollout.api.status import Advice, CheckResult, ModelDeploymentStatus, parse_status
+from modelrollout.api.status import Advice, ModelDeploymentStatus, parse_status
 from modelrollout.kube import kinds as K
 from modelrollout.kube.client import ApiError, KubeClient
-from modelrollout.metrics.prometheus import provider_for
-from modelrollout.metrics.provider import MetricsProvider, ProviderError
+from modelrollout.metrics.provider import ProviderError
 from modelrollout.reconcile import operator_metrics
+from modelrollout.reconcile.evidence import analyzer, bake_analyzer, resolve_analysis
 from modelrollout.reconcile.observe import observe, secret_value
 from modelrollout.reconcile.plan import Plan, plan
 from modelrollout.reconcile.status import apply_failed_status, invalid_spec_status
-from modelrollout.rollout import analysis
 from modelrollout.rollout.decision import Requests
 
 log = logging.getLogger(__name__)
@@ -52,65 +51,6 @@ def needs_attention(body: Any) -> bool:
         (value := getattr(requests, kind)) is not None and value != handled.get(kind)
         for kind in REQUEST_ANNOTATIONS
     )
-
-
-def analyzer(kube: KubeClient, md: ModelDeployment, previous: ModelDeploymentStatus, now: datetime):
-    """The canary analysis callback: reaches Prometheus only when the rollout machine asks."""
-
-    def run(provider: MetricsProvider) -> list[CheckResult]:
-        return analysis.run(
-            md.spec.rollout.analysis,
-            provider,
-            namespace=md.namespace,
-            name=md.name,
-            canary_version=md.spec.model.version,
-            stable_version=previous.stable_version or "",
-            now=now,
-        )
-
-    return _with_provider(kube, md, [m.name for m in md.spec.rollout.analysis.metrics], run, now)
-
-
-def bake_analyzer(kube: KubeClient, md: ModelDeployment, now: datetime):
-    """The bake's callback: its checks against the promoted version (the spec's)."""
-    bake = md.spec.rollout.bake
-
-    def run(provider: MetricsProvider) -> list[CheckResult]:
-        return analysis.run_bake(
-            bake,
-            provider,
-            analysis=md.spec.rollout.analysis,
-            namespace=md.namespace,
-            name=md.name,
-            version=md.spec.model.version,
-            now=now,
-        )
-
-    return _with_provider(kube, md, [m.name for m in bake.metrics], run, now)
-
-
-def _with_provider(kube: KubeClient, md: ModelDeployment, names: list[str], run, now: datetime):
-    """A callback that builds the Prometheus provider (token from its Secret) only when called;
-    an unreadable Secret is an error verdict for every check, never a crash."""
-
-    def analyze() -> list[CheckResult]:
-        spec = md.spec.rollout.analysis
-        assert spec is not None
-        try:
-            token = secret_value(kube, spec.prometheus.auth_secret_ref, md.namespace)
-        except ProviderError as exc:
-            return [
-                CheckResult(metric=name, query="", verdict="error", message=str(exc), time=C.rfc3339(now))
-                for name in names
-            ]
-        provider = provider_for(
-            spec.prometheus.address, token=token, insecure_skip_verify=spec.prometheus.insecure_skip_verify
-        )
-        results = run(provider)
-        operator_metrics.record_verdicts(results)
-        return results
-
-    return analyze
 
 
 def status_wire(status: ModelDeploymentStatus) -> dict[str, Any]:
@@ -140,20 +80,37 @@ def reconcile(kube: KubeClient, body: dict[str, Any], now: datetime | None = Non
     try:
         md = ModelDeployment.from_body(body)
     except SpecError as exc:
-        return carry_out(kube, body, invalid_spec_plan(previous, meta, str(exc), now), previous)
+        result = carry_out(kube, body, invalid_spec_plan(previous, meta, str(exc), now), previous)
+        _record(meta, result, body, started)
+        return result
+    observed = observe(kube, md, previous)
+    resolved, problem = resolve_analysis(md, observed)
     decided = plan(
         md,
-        observe(kube, md, previous),
+        observed,
         previous,
         now,
         requests=requests_from(body),
-        analyze=analyzer(kube, md, previous, now) if md.spec.rollout.analysis else lambda: [],
-        analyze_bake=bake_analyzer(kube, md, now) if md.spec.rollout.bake else lambda: [],
+        analyze=analyzer(kube, md, resolved, previous, now),
+        analyze_bake=bake_analyzer(kube, md, resolved, now),
+        resolved=resolved,
+        analysis_problem=problem,
     )
     decided = with_advice(kube, md, decided, previous, now)
     result = carry_out(kube, body, decided, previous)
-    operator_metrics.record(decided.decision, seconds=time.monotonic() - started)
+    _record(meta, result, body, started)
     return result
+
+
+def _record(meta: dict[str, Any], result: Plan, body: dict[str, Any], started: float) -> None:
+    operator_metrics.record(
+        meta.get("namespace", "default"),
+        meta["name"],
+        result.status,
+        result.decision,
+        mode=(body.get("spec") or {}).get("mode", "online"),
+        seconds=time.monotonic() - started,
+    )
 
 
 def invalid_spec_plan(

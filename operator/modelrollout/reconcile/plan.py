@@ -26,6 +26,7 @@ from modelrollout.reconcile.status import assemble, deployment_progress
 from modelrollout.render import labels as L
 from modelrollout.rollout.decision import ACTIVE, Analyze, Cluster, Decision, Requests, identity
 from modelrollout.rollout.machine import decide
+from modelrollout.rollout.template_refs import Resolved, with_analysis
 from modelrollout.routing import router_for
 from modelrollout.routing.base import Router, TrackPods
 
@@ -53,18 +54,23 @@ def plan(
     now: datetime,
     *,
     requests: Requests | None = None,
-    analyze: Analyze = lambda: [],
-    analyze_bake: Analyze = lambda: [],
+    analyze: Analyze = lambda **_: [],
+    analyze_bake: Analyze = lambda **_: [],
+    resolved: Resolved | None = None,
+    analysis_problem: str | None = None,
 ) -> Plan:
+    """`resolved`: the effective analysis (templates merged); `analysis_problem`: why it cannot
+    be built (the rollout waits, the status says Degraded)."""
     router = router_for(md.spec.rollout.router)
     decision = decide(
-        md.spec,
+        with_analysis(md.spec, resolved.analysis) if resolved is not None else md.spec,
         previous,
         cluster_view(md, observed, previous, router),
         requests=requests or Requests(),
         analyze=analyze,
         analyze_bake=analyze_bake,
         now=now,
+        analysis_blocked=analysis_problem,
     )
     desired = render_children(desire_for(md, decision, router, observed))
     apply, delete, handoff = changes(md, desired, observed)
@@ -77,6 +83,7 @@ def plan(
         children=sorted(_identity(m) for m in desired.values() if m is not None),
         stable_changing=any(_identity(m) == _identity(desired["stable"]) for m in apply),
         now=now,
+        analysis_problem=analysis_problem,
     )
     requeue = decision.requeue_after
     if status.phase in BUSY_PHASES or apply:

@@ -273,6 +273,7 @@ def assemble(
     children: list[str],
     stable_changing: bool,
     now: datetime,
+    analysis_problem: str | None = None,
 ) -> tuple[ModelDeploymentStatus, list[Event]]:
     """The status after one planned reconcile, and the events its changes deserve."""
     status = serving_status(
@@ -280,8 +281,12 @@ def assemble(
     )
     status = status.model_copy(update={"children": children})
     events: list[Event] = []
+    if analysis_problem is not None:
+        status, events = analysis_invalid(
+            status, previous, analysis_problem, generation=md.generation, now=now
+        )
     if md.spec.mode != "online":
-        status, events = with_batch_status(
+        status, batch_events = with_batch_status(
             md,
             status,
             previous,
@@ -290,6 +295,7 @@ def assemble(
             job_pods=observed.job_pods,
             now=now,
         )
+        events += batch_events
     elif status.batch is not None or C.get_condition(status.conditions, C.BATCH_READY) is not None:
         # back to online: no batch runs to report on any more
         status = status.model_copy(
@@ -299,6 +305,33 @@ def assemble(
         kind = "Warning" if status.phase in WARNING_PHASES else "Normal"
         events.append(Event(kind, C.phase_reason(status.phase or ""), status.message or ""))
     return status, events
+
+
+def analysis_invalid(
+    status: ModelDeploymentStatus,
+    previous: ModelDeploymentStatus,
+    problem: str,
+    *,
+    generation: int,
+    now: datetime,
+) -> tuple[ModelDeploymentStatus, list[Event]]:
+    """Degraded (AnalysisTemplateInvalid) naming what is wrong, and a Warning event when that
+    changes; serving goes on, a rollout waits at its step (never a silent pass)."""
+    message = f"analysis: {problem}"
+    conds = C.set_condition(
+        status.conditions,
+        type=C.DEGRADED,
+        status="True",
+        reason=C.ANALYSIS_TEMPLATE_INVALID,
+        message=message,
+        generation=generation,
+        now=now,
+    )
+    before = C.get_condition(previous.conditions, C.DEGRADED)
+    fresh = before is None or (before.reason, before.message) != (C.ANALYSIS_TEMPLATE_INVALID, message)
+    events = [Event("Warning", C.ANALYSIS_TEMPLATE_INVALID, message)] if fresh else []
+    updated = status.model_copy(update={"phase": "Degraded", "message": message[:4096], "conditions": conds})
+    return updated, events
 
 
 def apply_failed_status(

@@ -1,31 +1,51 @@
-"""One analysis run: render every check's queries, ask the provider, judge the answers."""
+"""One analysis run: render every (due) check's queries, ask the provider, judge the answers."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 
+from modelrollout.api.checks import ARGS_PREFIX, MetricCheck
 from modelrollout.api.conditions import rfc3339
-from modelrollout.api.rollout import Analysis, Bake, MetricCheck
-from modelrollout.api.status import CheckResult
+from modelrollout.api.rollout import DEFAULT_ENDPOINTS, Analysis, Bake
+from modelrollout.api.status import CheckResult, TemplateSource
 from modelrollout.metrics.provider import MetricsProvider, ProviderError
+from modelrollout.rollout.cadence import check_window
 from modelrollout.rollout.ground_truth import COVERAGE, is_ground_truth
-from modelrollout.rollout.templates import TemplateError, query_for, render, samples_query_for
+from modelrollout.rollout.templates import (
+    TemplateError,
+    endpoints_regex,
+    query_for,
+    render,
+    samples_query_for,
+)
 from modelrollout.rollout.verdict import assess
-
-DEFAULT_ENDPOINT = "/predict"
 
 
 def variables(
-    *, namespace: str, name: str, track: str, version: str, interval: str, endpoint: str = DEFAULT_ENDPOINT
+    *,
+    namespace: str,
+    name: str,
+    track: str,
+    version: str,
+    interval: str,
+    window: str | None = None,
+    endpoints: Sequence[str] = DEFAULT_ENDPOINTS,
+    args: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
+    """The variables of a check's queries. `{{window}}` is the range (default `interval`);
+    `{{interval}}` is the same value, for queries written before checks had a window."""
     return {
         "namespace": namespace,
         "name": name,
         "track": track,
         "version": version,
-        "interval": interval,
-        "endpoint": endpoint,
+        "window": window or interval,
+        "interval": window or interval,
+        "endpoints": endpoints_regex(endpoints),
+        "endpoint": endpoints[0],
+        **{ARGS_PREFIX + k: v for k, v in (args or {}).items()},
     }
 
 
@@ -126,13 +146,28 @@ def run(
     canary_version: str,
     stable_version: str,
     now: datetime,
+    only: Collection[str] | None = None,
+    sources: Mapping[str, TemplateSource] | None = None,
+    args: Mapping[str, Mapping[str, str]] | None = None,
 ) -> list[CheckResult]:
-    common = {"namespace": namespace, "name": name, "interval": analysis.interval}
-    canary = variables(track="canary", version=canary_version, **common)
-    stable = variables(track="stable", version=stable_version, **common)
-    return [
-        run_check(
-            c,
+    """Every check of the analysis (or those named in `only`), each over its own window, with
+    the arguments of the template it came from; the result records that template (`sources`)."""
+    results = []
+    for check in analysis.metrics:
+        if only is not None and check.name not in only:
+            continue
+        common = {
+            "namespace": namespace,
+            "name": name,
+            "interval": analysis.interval,
+            "window": check_window(check, analysis),
+            "endpoints": analysis.endpoints,
+            "args": (args or {}).get(check.name),
+        }
+        canary = variables(track="canary", version=canary_version, **common)
+        stable = variables(track="stable", version=stable_version, **common)
+        result = run_check(
+            check,
             provider,
             canary=canary,
             stable=stable,
@@ -140,8 +175,9 @@ def run(
             min_labels=analysis.min_labels,
             now=now,
         )
-        for c in analysis.metrics
-    ]
+        source = (sources or {}).get(check.name)
+        results.append(result.model_copy(update={"source": source}) if source else result)
+    return results
 
 
 def run_bake(
@@ -156,7 +192,12 @@ def run_bake(
 ) -> list[CheckResult]:
     """The bake's checks against the promoted version, now on the stable track."""
     judged = variables(
-        namespace=namespace, name=name, track="stable", version=version, interval=bake.interval
+        namespace=namespace,
+        name=name,
+        track="stable",
+        version=version,
+        interval=bake.interval,
+        endpoints=analysis.endpoints,
     )
     return [
         run_check(

@@ -38,6 +38,7 @@ class Ctx:
             {"promote": requests.promote, "abort": requests.abort, "retry": requests.retry}, self.handled
         )
         self.retried = False  # a retry was accepted with this decision
+        self.blocked: str | None = None  # why the analysis cannot run now (the rollout waits)
         self.flags = {"promoted": False, "rolled_back": False, "started": False}
 
     def answer(self, request: Q.Request, *, refused: str | None, accepted: str = "") -> bool:

@@ -12,7 +12,9 @@ from modelrollout.api.status import CheckResult, HandledRequests, RolloutPhase, 
 
 ACTIVE: set[RolloutPhase] = {"Progressing", "Paused", "Promoting"}
 
-Analyze = Callable[[], list[CheckResult]]
+# The analysis callback: `analyze()` evaluates every check; `analyze(only=names)` those checks
+# (when per-check intervals make only some due).
+Analyze = Callable[..., list[CheckResult]]
 
 
 @dataclass(frozen=True)

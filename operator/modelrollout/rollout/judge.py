@@ -20,16 +20,43 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from modelrollout.api import conditions as R
-from modelrollout.api.status import CheckResult
+from modelrollout.api.status import CheckResult, Verdict
+from modelrollout.rollout.cadence import due, merge, run_verdict
 from modelrollout.rollout.context import Ctx, rollback
-from modelrollout.rollout.decision import Decision
+from modelrollout.rollout.decision import Analyze, Decision
 from modelrollout.rollout.timing import ts
 from modelrollout.rollout.verdict import describe, first_with, overall
 
 
-def judge(ctx: Ctx, results: list[CheckResult]) -> Decision | None:
-    """Record one analysis run; a Decision when it ends (or pauses) the rollout, else None."""
-    verdict = overall(results)
+def analyse(ctx: Ctx, analyze: Analyze) -> Decision | None:
+    """Evaluate the checks that are due (see cadence.py) and judge the run; a Decision when it
+    ends (or pauses) the rollout, else None. Results are stamped with the decision's clock."""
+    analysis = ctx.spec.rollout.analysis
+    names = due(analysis, ctx.rollout, ctx.now)
+    if not names:
+        return None
+    stamp = ts(ctx.now)
+    if len(names) == len(analysis.metrics):  # every check: the run is judged on its own
+        return judge(ctx, [c.model_copy(update={"time": stamp}) for c in analyze()])
+    fresh = [c.model_copy(update={"time": stamp}) for c in analyze(only=frozenset(names))]
+    merged = merge(analysis, ctx.rollout.checks, fresh)
+    verdict = run_verdict(analysis, ctx.rollout, fresh, merged)
+    if verdict is None:  # no news: recorded, not counted, the step's verdict stays
+        ctx.update(checks=merged, last_analysis_at=stamp)
+        return None
+    return judge(ctx, merged, verdict=verdict, evaluated=fresh)
+
+
+def judge(
+    ctx: Ctx,
+    results: list[CheckResult],
+    *,
+    verdict: Verdict | None = None,
+    evaluated: list[CheckResult] | None = None,
+) -> Decision | None:
+    """Record one analysis run (`results`: the latest of every check; `evaluated`: what this run
+    measured, default all of them); a Decision when it ends (or pauses) the rollout, else None."""
+    verdict = verdict or overall(results)
     now = ts(ctx.now)
     stalled = ctx.rollout.stalled_since or now
     ctx.update(
@@ -38,7 +65,7 @@ def judge(ctx: Ctx, results: list[CheckResult]) -> Decision | None:
         step_verdict=verdict,
         stalled_since=None if verdict == "pass" else stalled,
     )
-    return _HANDLERS[verdict](ctx, results)
+    return _HANDLERS[verdict](ctx, results if evaluated is None else evaluated)
 
 
 def _passed(ctx: Ctx, results: list[CheckResult]) -> Decision | None:

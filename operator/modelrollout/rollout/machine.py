@@ -20,6 +20,7 @@ Two rules keep a canary from being promoted on stale, missing or impossible evid
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from modelrollout.api import conditions as R
@@ -29,11 +30,12 @@ from modelrollout.api.spec import ModelDeploymentSpec
 from modelrollout.api.status import AnalysisCounts, ModelDeploymentStatus, RolloutStatus
 from modelrollout.rollout import bake
 from modelrollout.rollout import requests as Q
+from modelrollout.rollout.cadence import next_due
 from modelrollout.rollout.context import Ctx, leftover_canary, rollback
 from modelrollout.rollout.decision import ACTIVE, Analyze, Cluster, Decision, Requests, identity
-from modelrollout.rollout.judge import judge
+from modelrollout.rollout.judge import analyse
 from modelrollout.rollout.steps import Step, effective_steps
-from modelrollout.rollout.timing import POLL_SECONDS, analysis_wait, elapsed, next_due, ts
+from modelrollout.rollout.timing import POLL_SECONDS, elapsed, ts
 
 __all__ = ["ACTIVE", "Cluster", "Decision", "Requests", "decide"]
 
@@ -47,10 +49,14 @@ def decide(
     analyze: Analyze,
     now: datetime,
     analyze_bake: Analyze = lambda: [],
+    analysis_blocked: str | None = None,
 ) -> Decision:
     """The next rollout state. `analyze` runs the canary analysis, `analyze_bake` the bake's
-    checks against the promoted version; each is called only when its analysis is due."""
+    checks against the promoted version; each is called only when its analysis is due.
+    `analysis_blocked`: why the analysis cannot run (a bad template reference); the rollout
+    then waits at its step, outside the deadline (see `_blocked`)."""
     ctx = Ctx(spec, status, requests, now)
+    ctx.blocked = analysis_blocked
     if status.stable_version is None:
         # First deployment: nothing to compare against; the candidate is the stable track.
         return ctx.decision(canary=None, weight=0, stable=spec.model)
@@ -76,7 +82,10 @@ def decide(
         _start(ctx)
     if _take(ctx, "abort", active_before=active_before):
         return rollback(ctx, phase="RolledBack", reason=R.ABORTED, message="rollout aborted by request")
-    if _take(ctx, "promote", active_before=active_before):
+    promote = _take(ctx, "promote", active_before=active_before)
+    if promote is not None and not promote.full:
+        return _promote_step(ctx)
+    if promote is not None:
         ctx.update(phase="Promoting", message="promotion requested: skipping the remaining steps")
         ctx.event("Normal", R.PROMOTE_REQUESTED, f"promoting {spec.model.version} by request")
     if ctx.rollout.phase == "Promoting":
@@ -112,16 +121,32 @@ def _retry(ctx: Ctx) -> None:
         ctx.event("Normal", R.RETRY_REQUESTED, f"retrying {candidate}")
 
 
-def _take(ctx: Ctx, kind: str, *, active_before: bool) -> bool:
-    """Whether a pending promote/abort acts on the rollout in progress (else it is refused)."""
+def _take(ctx: Ctx, kind: str, *, active_before: bool) -> Q.Request | None:
+    """The pending promote/abort if it acts on the rollout in progress (else it is refused)."""
     request = ctx.pending.pop(kind, None)
     if request is None:
-        return False
+        return None
     r = ctx.rollout
-    why = Q.refusal(request, active_version=r.canary_version, active_before=active_before, phase=r.phase)
+    why = Q.refusal(
+        request, active_version=r.canary_version, active_before=active_before, phase=r.phase, step=r.step
+    )
     if why is None and kind == "promote" and r.phase == "Promoting":
         why = f"{r.canary_version} is already being promoted"
-    return ctx.answer(request, refused=why, accepted=f"{kind} of {r.canary_version}")
+    what = f"{kind} of {r.canary_version}" + ("" if request.full else f" from step {r.step + 1}")
+    return request if ctx.answer(request, refused=why, accepted=what) else None
+
+
+def _promote_step(ctx: Ctx) -> Decision:
+    """Promote one step (Argo's plain `promote`): the step's remaining pause and analysis are
+    skipped and the next step starts (the last step promotes). A hold by onInconclusive: pause
+    ends with it; `paused: true` keeps holding, at the next step."""
+    r = ctx.rollout
+    if r.phase == "Paused" and not ctx.spec.rollout.paused:
+        ctx.update(phase="Progressing", analysis_hold=False)
+    ctx.event(
+        "Normal", R.PROMOTE_REQUESTED, f"promoting {r.canary_version} one step (from step {r.step + 1})"
+    )
+    return _next_step(ctx, effective_steps(ctx.spec.rollout))
 
 
 def _start(ctx: Ctx) -> None:
@@ -191,7 +216,7 @@ def _promote(ctx: Ctx, cluster: Cluster) -> Decision:
 def _progress(ctx: Ctx, cluster: Cluster, analyze: Analyze) -> Decision:
     spec, now = ctx.spec.rollout, ctx.now
     steps = effective_steps(spec)
-    held = _pause_or_resume(ctx, steps)
+    held = _pause_or_resume(ctx, steps) or _blocked(ctx, steps)
     if held is not None:
         return held
     r = ctx.rollout
@@ -226,8 +251,8 @@ def _progress(ctx: Ctx, cluster: Cluster, analyze: Analyze) -> Decision:
         )
         ctx.event("Normal", R.STEP_STARTED, ctx.rollout.message)
     analysis = spec.analysis
-    if analysis is not None and analysis_wait(r, parse_duration(analysis.interval), now) <= 0:
-        outcome = judge(ctx, analyze())
+    if analysis is not None:
+        outcome = analyse(ctx, analyze)
         if outcome is not None:
             return outcome
         r = ctx.rollout
@@ -236,7 +261,7 @@ def _progress(ctx: Ctx, cluster: Cluster, analyze: Analyze) -> Decision:
     ):
         return _next_step(ctx, steps)
     return ctx.decision(
-        canary=ctx.candidate, weight=step.weight, requeue=next_due(r, step.pause_seconds, spec, now)
+        canary=ctx.candidate, weight=step.weight, requeue=next_due(r, step.pause_seconds, spec.analysis, now)
     )
 
 
@@ -297,6 +322,29 @@ def _pause_or_resume(ctx: Ctx, steps: list[Step]) -> Decision | None:
         message="resumed",
     )
     ctx.event("Normal", R.RESUMED, f"rollout of {r.canary_version} resumed")
+    return None
+
+
+def _blocked(ctx: Ctx, steps: list[Step]) -> Decision | None:
+    """While the analysis cannot be resolved the rollout holds as it is, outside the deadline
+    (as a pause: the fix may take a person). Once it can, the step's hold starts afresh, since
+    the evidence from before may have come from other checks. None: not blocked (any more)."""
+    r = ctx.rollout
+    if ctx.blocked is not None:
+        if r.analysis_blocked != ctx.blocked:
+            ctx.update(analysis_blocked=ctx.blocked, message=f"waiting for a valid analysis: {ctx.blocked}")
+        return replace(
+            _hold(ctx, steps), requeue_after=POLL_SECONDS
+        )  # look for the fix as often as a rollout polls
+    if r.analysis_blocked is not None:
+        ctx.update(
+            analysis_blocked=None,
+            last_progress_at=ts(ctx.now),
+            stalled_since=None,
+            step_started_at=ts(ctx.now) if r.step_started_at else None,
+            step_verdict=None,
+            message="the analysis is valid again; the step starts afresh",
+        )
     return None
 
 

@@ -3,46 +3,47 @@
 BentoML's metrics (`bentoml_service_request_*`, labels `endpoint`, `http_response_code`) and
 the runtime's feedback counter (`modelrollout_feedback_total{outcome}`) are selected by the
 target labels a PodMonitor (or the scrape config) adds: `namespace`, `modelrollout_deployment`,
-`track`. A missing variable is an error, never an empty string: an empty selector would
-silently measure every model in the cluster.
+`track`; requests also by the bento's API paths (`analysis.endpoints`, a regex matcher built
+from escaped literals). Ranges are the check's `{{window}}`. A missing variable is an error,
+never an empty string: an empty selector would silently measure every model in the cluster.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
+from modelrollout.api.checks import VARIABLE
 from modelrollout.rollout import ground_truth as G
 
-VARIABLE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 SELECTOR = 'namespace="{{namespace}}", modelrollout_deployment="{{name}}", track="{{track}}"'
-REQUESTS = f'bentoml_service_request_total{{{SELECTOR}, endpoint="{{{{endpoint}}}}"}}'
+REQUESTS = f'bentoml_service_request_total{{{SELECTOR}, endpoint=~"{{{{endpoints}}}}"}}'
 DURATION_BUCKETS = (
-    f'bentoml_service_request_duration_seconds_bucket{{{SELECTOR}, endpoint="{{{{endpoint}}}}"}}'
+    f'bentoml_service_request_duration_seconds_bucket{{{SELECTOR}, endpoint=~"{{{{endpoints}}}}"}}'
 )
 FEEDBACK = f"modelrollout_feedback_total{{{SELECTOR}"
+WINDOW = "[{{window}}]"
 
 TEMPLATES: dict[str, str] = {
-    "latency-p50": f"histogram_quantile(0.5, sum by (le) (rate({DURATION_BUCKETS}[{{{{interval}}}}])))",
-    "latency-p95": f"histogram_quantile(0.95, sum by (le) (rate({DURATION_BUCKETS}[{{{{interval}}}}])))",
-    "latency-p99": f"histogram_quantile(0.99, sum by (le) (rate({DURATION_BUCKETS}[{{{{interval}}}}])))",
+    "latency-p50": f"histogram_quantile(0.5, sum by (le) (rate({DURATION_BUCKETS}{WINDOW})))",
+    "latency-p95": f"histogram_quantile(0.95, sum by (le) (rate({DURATION_BUCKETS}{WINDOW})))",
+    "latency-p99": f"histogram_quantile(0.99, sum by (le) (rate({DURATION_BUCKETS}{WINDOW})))",
     # `or vector(0)`: no 5xx series at all means zero errors, not "no data"; an empty
     # denominator (no requests) still yields no data, which is inconclusive.
     "error-rate": (
-        f'(sum(rate({REQUESTS[:-1]}, http_response_code=~"5.."}}[{{{{interval}}}}])) or vector(0))'
-        f" / sum(rate({REQUESTS}[{{{{interval}}}}]))"
+        f'(sum(rate({REQUESTS[:-1]}, http_response_code=~"5.."}}{WINDOW})) or vector(0))'
+        f" / sum(rate({REQUESTS}{WINDOW}))"
     ),
     "accuracy": (
-        f'(sum(increase({FEEDBACK}, outcome="correct"}}[{{{{interval}}}}])) or vector(0))'
-        f' / sum(increase({FEEDBACK}, outcome=~"correct|incorrect"}}[{{{{interval}}}}]))'
+        f'(sum(increase({FEEDBACK}, outcome="correct"}}{WINDOW})) or vector(0))'
+        f' / sum(increase({FEEDBACK}, outcome=~"correct|incorrect"}}{WINDOW}))'
     ),
 }
 
 # How many observations stand behind a value (compared with minSamples). A custom check names
 # its own (`samplesQuery`), or opts out explicitly with minSamples: 0 and a reason.
 SAMPLES: dict[str, str] = {
-    "requests": f"sum(increase({REQUESTS}[{{{{interval}}}}]))",
-    "feedback": f'sum(increase({FEEDBACK}, outcome=~"correct|incorrect"}}[{{{{interval}}}}]))',
+    "requests": f"sum(increase({REQUESTS}{WINDOW}))",
+    "feedback": f'sum(increase({FEEDBACK}, outcome=~"correct|incorrect"}}{WINDOW}))',
 }
 
 
@@ -61,7 +62,23 @@ class TemplateError(ValueError):
 
 
 def _escape(value: str) -> str:
+    """A value inside a PromQL double-quoted string."""
     return value.replace("\\", "\\\\").replace('"', '\\"')
+
+
+# RE2's metacharacters (Prometheus' regex matchers are RE2, fully anchored).
+_REGEX_META = frozenset("\\.+*?()|[]{}^$")
+
+
+def regex_literal(text: str) -> str:
+    """`text` as an RE2 regex matching exactly it."""
+    return "".join("\\" + c if c in _REGEX_META else c for c in text)
+
+
+def endpoints_regex(endpoints: Iterable[str]) -> str:
+    """`/predict|/v1\\.classify`: matches exactly these paths (rendered into `endpoint=~"..."`,
+    where `render` escapes it once more for the PromQL string)."""
+    return "|".join(regex_literal(e) for e in endpoints)
 
 
 def render(template: str, variables: Mapping[str, str]) -> str:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 
-from modelrollout.api.rollout import MetricCheck
+from modelrollout.api.checks import MetricCheck
 from modelrollout.api.status import CheckResult, Verdict
 
 Bound = tuple[str, float | None, str]  # (op, bound or None when unknown, text)

@@ -1,0 +1,164 @@
+"""How the CLI shows ModelDeployments (pure): the status view, the `list` table, `-o json|yaml`,
+and when a watched rollout is over."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from modelrollout.api import yamlio
+
+ACTIVE = ("Progressing", "Paused", "Promoting")
+BAD_PHASES = ("Degraded", "Failed", "RolledBack")
+OUTPUTS = ("json", "yaml")
+
+
+def table(rows: list[list[str]]) -> str:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join(
+        "   ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows
+    )
+
+
+def _num(value: Any) -> str:
+    return "-" if value is None else f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def age(created: str | None, now: datetime) -> str:
+    """kubectl's AGE, coarsely: seconds below 2m, minutes below 2h, hours below 2d, then days."""
+    if not created:
+        return "<unknown>"
+    seconds = max(0, int((now - datetime.fromisoformat(created.replace("Z", "+00:00"))).total_seconds()))
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= 2 * size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def step_of(status: dict[str, Any]) -> str:
+    rollout = status.get("rollout") or {}
+    return str(rollout.get("step", 0) + 1) if rollout.get("phase") in ACTIVE else "-"
+
+
+def list_rows(items: list[dict[str, Any]], *, all_namespaces: bool, now: datetime) -> str:
+    header = ["NAME", "MODE", "PHASE", "STABLE", "CANARY", "WEIGHT", "STEP", "AGE"]
+    rows = [(["NAMESPACE"] if all_namespaces else []) + header]
+    for body in sorted(items, key=lambda b: (b["metadata"].get("namespace", ""), b["metadata"]["name"])):
+        meta, spec, status = body["metadata"], body.get("spec") or {}, body.get("status") or {}
+        row = [
+            meta["name"],
+            spec.get("mode", "online"),
+            status.get("phase") or "-",
+            status.get("stableVersion") or "-",
+            status.get("canaryVersion") or "-",
+            str(status.get("canaryWeight") or 0),
+            step_of(status),
+            age(meta.get("creationTimestamp"), now),
+        ]
+        rows.append(([meta.get("namespace", "")] if all_namespaces else []) + row)
+    return table(rows)
+
+
+def as_output(obj: dict[str, Any], output: str) -> str:
+    """`-o json` / `-o yaml`, as kubectl prints an object."""
+    if output == "json":
+        return json.dumps(obj, indent=4)
+    return yamlio.dump(obj).rstrip("\n")
+
+
+def as_list(items: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "List", "metadata": {"resourceVersion": ""}, "items": items}
+
+
+def finished(body: dict[str, Any]) -> bool:
+    """The operator has seen the current spec and no rollout is in progress: a watch is over."""
+    meta, status = body.get("metadata") or {}, body.get("status") or {}
+    if status.get("observedGeneration") != meta.get("generation"):
+        return False
+    return (status.get("rollout") or {}).get("phase") not in ACTIVE
+
+
+def exit_code(body: dict[str, Any]) -> int:
+    """0 when it ended well, 1 when it is RolledBack, Failed or Degraded (as `kubectl argo
+    rollouts status` fails on a degraded rollout)."""
+    return 1 if (body.get("status") or {}).get("phase") in BAD_PHASES else 0
+
+
+def render_status(body: dict[str, Any], now: datetime | None = None) -> str:
+    """A person's view of a ModelDeployment's status."""
+    now = now or datetime.now(UTC)
+    meta, status = body.get("metadata", {}), body.get("status") or {}
+    lines = [list_rows([body], all_namespaces=True, now=now)]
+    if status.get("message"):
+        lines.append(f"Message: {status['message']}")
+    if status.get("rollout"):
+        lines += _rollout_lines(status["rollout"])
+    conditions = status.get("conditions") or []
+    if conditions:
+        rows = [["CONDITION", "STATUS", "REASON", "MESSAGE"]]
+        rows += [
+            [c.get("type", "?"), c.get("status", "?"), c.get("reason", "?"), (c.get("message") or "")[:80]]
+            for c in conditions
+        ]
+        lines += ["", table(rows)]
+    if meta.get("generation") != status.get("observedGeneration"):
+        lines.append("(the operator has not seen the latest spec yet)")
+    return "\n".join(lines)
+
+
+def _rollout_lines(rollout: dict[str, Any]) -> list[str]:
+    counts = rollout.get("counts", {})
+    lines = [
+        "",
+        f"Rollout of {rollout.get('canaryVersion')} (from {rollout.get('fromVersion')}): "
+        f"{rollout.get('phase')}, step {rollout.get('step', 0) + 1}, weight desired "
+        f"{rollout.get('desiredWeight', 0)}% / observed {rollout.get('observedWeight', 0)}%",
+        f"Checks: {counts.get('passes', 0)} passed, {counts.get('failures', 0)} failed, "
+        f"{counts.get('errors', 0)} errors, {counts.get('inconclusives', 0)} inconclusive",
+    ]
+    if rollout.get("analysisBlocked"):
+        lines.append(f"Waiting: {rollout['analysisBlocked']}")
+    lines += _bake_lines(rollout)
+    checks = (rollout.get("bake") or {}).get("checks") or rollout.get("checks") or []
+    if checks:
+        rows = [["CHECK", "VERDICT", "VALUE", "STABLE", "THRESHOLD", "SAMPLES", "FROM", "TIME"]]
+        rows += [
+            [
+                c.get("metric", "?"),
+                c.get("verdict", "?"),
+                _num(c.get("value")),
+                _num(c.get("stableValue")),
+                c.get("threshold") or "-",
+                _num(c.get("samples")),
+                _source(c.get("source")),
+                c.get("time", "-"),
+            ]
+            for c in checks
+        ]
+        lines += ["", table(rows)]
+        lines += [
+            f"  {c['metric']}: {c['message']}"
+            for c in checks
+            if c.get("verdict") != "pass" and c.get("message")
+        ]
+    return lines
+
+
+def _bake_lines(rollout: dict[str, Any]) -> list[str]:
+    bake = rollout.get("bake")
+    if not bake:
+        return []
+    c = bake.get("counts", {})
+    return [
+        f"Bake of {rollout.get('canaryVersion')} until {bake.get('until')}: latest verdict "
+        f"{bake.get('verdict') or '-'}; {c.get('passes', 0)} passed, {c.get('failures', 0)} failed, "
+        f"{c.get('inconclusives', 0)} inconclusive, {c.get('errors', 0)} errors"
+    ]
+
+
+def _source(source: dict[str, Any] | None) -> str:
+    if not source:
+        return "inline"
+    short = "cmat" if source.get("kind") == "ClusterModelAnalysisTemplate" else "mat"
+    return f"{short}/{source.get('name')}@{source.get('generation', 0)}"
