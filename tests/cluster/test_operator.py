@@ -12,8 +12,9 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
-from tests.cluster.conftest import apply, events_for, get, kubectl, run_kubectl, wait_until
+from tests.cluster.conftest import ROOT, apply, events_for, get, kubectl, run_kubectl, wait_until
 
 V1 = {"name": "iris", "version": "1.0.0", "image": "example.com/iris:1.0.0"}
 CHILDREN = [("deployment", "iris-stable"), ("service", "iris")]
@@ -233,3 +234,22 @@ def test_hybrid_mode_cronjob_is_accepted_and_its_pods_meet_restricted(namespace,
     wait_until(
         lambda: (status(namespace).get("batch") or {}).get("lastRun"), timeout=60, what="the run in status"
     )
+
+
+SAMPLES = sorted((ROOT / "bentos").rglob("sample-*modeldeployment.yaml"))
+
+
+@pytest.mark.parametrize("path", SAMPLES, ids=lambda p: p.name)
+def test_every_sample_becomes_ready_as_the_readme_applies_it(path, namespace, operator_factory, fake_node):
+    """`kubectl apply -f` of a sample (with the PVC it needs), the operator cluster-wide."""
+    operator_factory()
+    for doc in yaml.safe_load_all(path.read_text()):
+        if doc:
+            doc["metadata"]["namespace"] = namespace
+            apply(doc)
+    pvc = yaml.safe_load((ROOT / "bentos" / "iris" / "sample-predictions-pvc.yaml").read_text())
+    pvc["metadata"]["namespace"] = namespace
+    apply(pvc)
+    name = next(d for d in yaml.safe_load_all(path.read_text()) if d)["metadata"]["name"]
+    wait_until(lambda: ready(namespace, name), timeout=90, what=f"{name} Ready")
+    assert {"Created", "PhaseReady"} <= {e["reason"] for e in events_for(namespace, name)}
