@@ -58,13 +58,22 @@ def _errors(names: Collection[str], message: str, now: datetime) -> list[CheckRe
     ]
 
 
-def _provider(kube: KubeClient, md: ModelDeployment, resolved: Resolved):
+def _measured(kube: KubeClient, md: ModelDeployment, resolved: Resolved | None, names, run, now: datetime):
+    """`run(provider)` with the analysis' Prometheus (its token from its Secret), recorded in
+    the operator's metrics; every check an error (never a pass) when that cannot be done."""
+    if resolved is None:  # never a pass on an analysis nobody resolved
+        return _errors(names or ["analysis"], NOT_LOOKED_UP, now)
     spec = resolved.analysis
-    namespace = resolved.secret_namespace or md.namespace
-    token = secret_value(kube, spec.prometheus.auth_secret_ref, namespace)
-    return provider_for(
+    try:
+        token = secret_value(kube, spec.prometheus.auth_secret_ref, resolved.secret_namespace or md.namespace)
+    except ProviderError as exc:
+        return _errors(names, str(exc), now)
+    provider = provider_for(
         spec.prometheus.address, token=token, insecure_skip_verify=spec.prometheus.insecure_skip_verify
     )
+    results = run(provider)
+    operator_metrics.record_verdicts(md.namespace, md.name, results)
+    return results
 
 
 def analyzer(
@@ -78,29 +87,24 @@ def analyzer(
     for every check or `only` the ones that are due."""
 
     def analyze(only: Collection[str] | None = None) -> list[CheckResult]:
-        if resolved is None:  # never a pass on an analysis nobody resolved
-            names = [m.name for m in md.spec.rollout.analysis.metrics] or ["analysis"]
-            return _errors(names if only is None else only, NOT_LOOKED_UP, now)
-        spec = resolved.analysis
-        names = [m.name for m in spec.metrics if only is None or m.name in only]
-        try:
-            provider = _provider(kube, md, resolved)
-        except ProviderError as exc:
-            return _errors(names, str(exc), now)
-        results = analysis.run(
-            spec,
-            provider,
-            namespace=md.namespace,
-            name=md.name,
-            canary_version=md.spec.model.version,
-            stable_version=previous.stable_version or "",
-            now=now,
-            only=only,
-            sources=resolved.sources,
-            args=resolved.args,
-        )
-        operator_metrics.record_verdicts(md.namespace, md.name, results)
-        return results
+        checks = (resolved.analysis if resolved else md.spec.rollout.analysis).metrics
+        names = [m.name for m in checks if only is None or m.name in only]
+
+        def run(provider) -> list[CheckResult]:
+            return analysis.run(
+                resolved.analysis,
+                provider,
+                namespace=md.namespace,
+                name=md.name,
+                canary_version=md.spec.model.version,
+                stable_version=previous.stable_version or "",
+                now=now,
+                only=only,
+                sources=resolved.sources,
+                args=resolved.args,
+            )
+
+        return _measured(kube, md, resolved, names, run, now)
 
     return analyze
 
@@ -111,25 +115,20 @@ def bake_analyzer(kube: KubeClient, md: ModelDeployment, resolved: Resolved | No
     bake = md.spec.rollout.bake
 
     def analyze(**_: object) -> list[CheckResult]:
-        names = [m.name for m in bake.metrics] if bake else []
         if bake is None:
             return []
-        if resolved is None:
-            return _errors(names, NOT_LOOKED_UP, now)
-        try:
-            provider = _provider(kube, md, resolved)
-        except ProviderError as exc:
-            return _errors(names, str(exc), now)
-        results = analysis.run_bake(
-            bake,
-            provider,
-            analysis=resolved.analysis,
-            namespace=md.namespace,
-            name=md.name,
-            version=md.spec.model.version,
-            now=now,
-        )
-        operator_metrics.record_verdicts(md.namespace, md.name, results)
-        return results
+
+        def run(provider) -> list[CheckResult]:
+            return analysis.run_bake(
+                bake,
+                provider,
+                analysis=resolved.analysis,
+                namespace=md.namespace,
+                name=md.name,
+                version=md.spec.model.version,
+                now=now,
+            )
+
+        return _measured(kube, md, resolved, [m.name for m in bake.metrics], run, now)
 
     return analyze
