@@ -113,3 +113,12 @@ def test_a_request_check_has_no_coverage():
 
     result = run(check("latency-p99", max=0.5), Requests())
     assert result.coverage is None and result.verdict == "pass"
+
+
+def test_the_built_in_accuracy_check_reads_the_ground_truth_figures_not_a_feedback_counter():
+    from modelrollout.rollout.templates import SAMPLES, query_for, samples_query_for
+
+    assert query_for("accuracy", None) == G.TEMPLATES["accuracy"]
+    assert samples_query_for("accuracy") == G.SAMPLES["accuracy"]
+    assert "feedback" not in SAMPLES and "modelrollout_feedback_total" not in query_for("accuracy", None)
+    assert samples_query_for("latency-p99") == SAMPLES["requests"]

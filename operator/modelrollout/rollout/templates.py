@@ -1,10 +1,11 @@
 """PromQL templates for the built-in checks, rendered strictly.
 
-BentoML's metrics (`bentoml_service_request_*`, labels `endpoint`, `http_response_code`) and
-the runtime's feedback counter (`modelrollout_feedback_total{outcome}`) are selected by the
-target labels a PodMonitor (or the scrape config) adds: `namespace`, `modelrollout_deployment`,
-`track`. A missing variable is an error, never an empty string: an empty selector would
-silently measure every model in the cluster.
+BentoML's metrics (`bentoml_service_request_*`, labels `endpoint`, `http_response_code`) are
+selected by the target labels a PodMonitor (or the scrape config) adds: `namespace`,
+`modelrollout_deployment`, `track`. The ground-truth checks (accuracy, mae, rmse, precision,
+recall, false-positive-rate) read the figures the serving pods export, by `model_version`:
+`rollout/ground_truth.py`. A missing variable is an error, never an empty string: an empty
+selector would silently measure every model in the cluster.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ REQUESTS = f'bentoml_service_request_total{{{SELECTOR}, endpoint="{{{{endpoint}}
 DURATION_BUCKETS = (
     f'bentoml_service_request_duration_seconds_bucket{{{SELECTOR}, endpoint="{{{{endpoint}}}}"}}'
 )
-FEEDBACK = f"modelrollout_feedback_total{{{SELECTOR}"
 
 TEMPLATES: dict[str, str] = {
     "latency-p50": f"histogram_quantile(0.5, sum by (le) (rate({DURATION_BUCKETS}[{{{{interval}}}}])))",
@@ -32,23 +32,16 @@ TEMPLATES: dict[str, str] = {
         f'(sum(rate({REQUESTS[:-1]}, http_response_code=~"5.."}}[{{{{interval}}}}])) or vector(0))'
         f" / sum(rate({REQUESTS}[{{{{interval}}}}]))"
     ),
-    "accuracy": (
-        f'(sum(increase({FEEDBACK}, outcome="correct"}}[{{{{interval}}}}])) or vector(0))'
-        f' / sum(increase({FEEDBACK}, outcome=~"correct|incorrect"}}[{{{{interval}}}}]))'
-    ),
 }
 
 # How many observations stand behind a value (compared with minSamples). A custom check names
 # its own (`samplesQuery`), or opts out explicitly with minSamples: 0 and a reason.
 SAMPLES: dict[str, str] = {
     "requests": f"sum(increase({REQUESTS}[{{{{interval}}}}]))",
-    "feedback": f'sum(increase({FEEDBACK}, outcome=~"correct|incorrect"}}[{{{{interval}}}}]))',
 }
 
 
 def samples_query_for(template: str) -> str | None:
-    if template == "accuracy":
-        return SAMPLES["feedback"]
     if G.is_ground_truth(template):
         return G.SAMPLES[template]
     if template == "custom":
