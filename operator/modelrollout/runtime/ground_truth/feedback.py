@@ -125,7 +125,8 @@ class FeedbackJoin:
             self.count("unknown_request")
             return LabelVerdict("unknown_request", detail=(
                 "no prediction logged for this request id and row (never made, a lookup key that was not "
-                "answered, older than the retention, or not logged because the log dropped it)"))  # fmt: skip
+                "answered, older than the retention, or dropped by the log); a prediction reaches the shared "
+                "log about 0.1 s after its answer: retry a label sent sooner to another pod"))  # fmt: skip
         outcome: Outcome = "accepted" if stored else "duplicate"
         self.count(outcome)
         detail = None if stored else "a label for this prediction was stored before; the first label counts"

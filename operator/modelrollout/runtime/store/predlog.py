@@ -116,15 +116,21 @@ class PredictionLogTables:
         self._log_ready = True
 
     def _logged(self, fn, *args: Any) -> Any:  # noqa: ANN001
-        """``fn(*args)`` with the tables in place; a missing table (a replaced file, a dropped
-        table) makes the next call create them again."""
-        self.ensure_log_tables()
+        """``fn(*args)`` with the tables in place. A missing table (a replaced file, a dropped table)
+        makes the next call create them again; a connection the server cut (a restarted database)
+        is replaced and ``fn`` tried once more, so a restart costs no batch of every pod's log."""
         try:
+            self.ensure_log_tables()
             return fn(*args)
         except Exception as exc:
             if self.is_missing_table(exc):  # type: ignore[attr-defined]
                 self._log_ready = False
-            raise
+                raise
+            conn = getattr(self._local, "conn", None)  # type: ignore[attr-defined]
+            if conn is None or not self._is_broken(conn):  # type: ignore[attr-defined]
+                raise
+        self.ensure_log_tables()
+        return fn(*args)
 
     # --- writes ----------------------------------------------------------------------------------
     def log_predictions(self, rows: Sequence[tuple]) -> int:
