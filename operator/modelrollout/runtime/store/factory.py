@@ -50,4 +50,4 @@ def open_log_store(url: str, *, wait_timeout_s: float) -> PredictionStore:
         return PostgresStore(target, statement_timeout_s=wait_timeout_s)
     from .sqlite import SqliteStore
 
-    return SqliteStore(target, busy_timeout_s=wait_timeout_s, reader=False)
+    return SqliteStore(target, busy_timeout_s=wait_timeout_s, reader=False, watch_file=True)

@@ -116,21 +116,23 @@ class PredictionLogTables:
         self._log_ready = True
 
     def _logged(self, fn, *args: Any) -> Any:  # noqa: ANN001
-        """``fn(*args)`` with the tables in place. A missing table (a replaced file, a dropped table)
-        makes the next call create them again; a connection the server cut (a restarted database)
-        is replaced and ``fn`` tried once more, so a restart costs no batch of every pod's log."""
-        try:
-            self.ensure_log_tables()
-            return fn(*args)
-        except Exception as exc:
-            if self.is_missing_table(exc):  # type: ignore[attr-defined]
-                self._log_ready = False
-                raise
-            conn = getattr(self._local, "conn", None)  # type: ignore[attr-defined]
-            if conn is None or not self._is_broken(conn):  # type: ignore[attr-defined]
-                raise
-        self.ensure_log_tables()
-        return fn(*args)
+        """``fn(*args)`` with the tables in place, tried once more after a missing table (a replaced
+        file, a dropped table: they are created again) or a connection the server cut (a restarted
+        database: a new one), so neither costs a batch of every pod's log."""
+        for attempt in (1, 2):
+            try:
+                self.ensure_log_tables()
+                return fn(*args)
+            except Exception as exc:
+                if attempt == 2:
+                    raise
+                if self.is_missing_table(exc):  # type: ignore[attr-defined]
+                    self._log_ready = False
+                    continue
+                conn = getattr(self._local, "conn", None)  # type: ignore[attr-defined]
+                if conn is None or not self._is_broken(conn):  # type: ignore[attr-defined]
+                    raise
+        raise AssertionError("unreachable")
 
     # --- writes ----------------------------------------------------------------------------------
     def log_predictions(self, rows: Sequence[tuple]) -> int:

@@ -48,17 +48,19 @@ class SqliteStore(PredictionLogTables, SqlStore):
 
     def __init__(
         self, path: str | Path, *, busy_timeout_s: float | None = None, clock=time.monotonic,
-        reader: bool | None = None,
+        reader: bool | None = None, watch_file: bool | None = None,
     ) -> None:  # fmt: skip
         """``reader`` (default: whether ``busy_timeout_s`` is given) opens the file for serving
         lookups; the prediction log passes ``reader=False`` with a short busy timeout: it writes,
-        but never waits long for the lock."""
+        but never waits long for the lock. ``watch_file`` (default: ``reader``) re-opens the file
+        when it is replaced, so a long-lived process never keeps using a deleted file."""
         path = Path(path)
         if str(path) in ("", ":memory:"):
             raise StoreError("the SQLite store needs a file path (each thread opens its own connection)")
         super().__init__(f"sqlite:///{path}")
         self.path = path
         self.reader = busy_timeout_s is not None if reader is None else reader
+        self.watch_file = self.reader if watch_file is None else watch_file
         self.busy_timeout_s = BUSY_TIMEOUT_S if busy_timeout_s is None else busy_timeout_s
         self.generation = 0
         self._clock = clock
@@ -78,12 +80,16 @@ class SqliteStore(PredictionLogTables, SqlStore):
 
     def _conn(self) -> sqlite3.Connection:
         """This thread's connection, re-opened when the file at the path is no longer the one it opened."""
-        if self.reader:
+        if self.watch_file:
             generation = self._check_file()
             if getattr(self._local, "generation", generation) != generation:
                 self.release_thread()
             self._local.generation = generation
-        return super()._conn()
+        conn = super()._conn()
+        if self.watch_file and self._file is None:  # checked before the file existed: the one opened
+            with self._file_lock:
+                self._file = self._file or file_identity(self.path)
+        return conn
 
     def _check_file(self) -> int:
         """The current generation; stats the path at most every REOPEN_CHECK_S (one syscall)."""
