@@ -1,7 +1,7 @@
 """``make demo``: the product working on this machine, step by step, with output a person can follow.
 
     python bentos/demo.py            # all: the cluster part when KUBECONFIG reaches a cluster, else the local parts
-    python bentos/demo.py online     # train the example model, serve it, predict, send feedback
+    python bentos/demo.py online     # train the example model, serve it, predict, send labels (one by one, in bulk)
     python bentos/demo.py batch      # batch run into SQLite, then lookups (batch and hybrid), a new run picked up
     python bentos/demo.py canary     # canary rollouts judged on Prometheus: a bad model rolled back, a good one promoted
     python bentos/demo.py cluster    # CRD + operator + the sample ModelDeployment on the current cluster
@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 from demo_support import (
+    FEEDBACK_TOKEN,
     IRIS_DIR,
     SETOSA_ROW,
     VIRGINICA_ROW,
@@ -32,6 +33,7 @@ from demo_support import (
     ModelSpec,
     Servers,
     metric_lines,
+    metric_value,
     run_runner,
     train,
     wait_until,
@@ -50,39 +52,75 @@ PICKUP_TIMEOUT_S = 20.0
 
 def online(console: Console, servers: Servers) -> None:
     console.section(
-        "ONLINE SERVING", "the model answers on request; request ids join delayed labels (feedback)"
+        "ONLINE SERVING", "the model answers on request; labels that arrive later are joined to what it said"
     )
     stable = servers.start(console, {"stable": servers.spec("v1")})["stable"]
     body = {"rows": [SETOSA_ROW, VERSICOLOR_ROW, VIRGINICA_ROW]}
     headers = {"X-Request-ID": "order-1001"}
-    console.print("\nPredict three flowers, with our own request id:")
+    console.print("\nPredict three flowers (our own X-Request-ID is only logged beside the prediction):")
     console.http("POST", f"{stable.url}/predict", body, headers)
     response = stable.post("/predict", json=body, headers=headers)
     console.response(response.status_code, response.json())
-
-    console.print("\nWithout a request id the service makes one (and returns it in X-Request-ID):")
-    one = {"rows": [SETOSA_ROW]}
-    console.http("POST", f"{stable.url}/predict", one)
-    response = stable.post("/predict", json=one)
-    console.response(response.status_code, response.json())
-    console.note(f"X-Request-ID: {response.headers.get('X-Request-ID')}")
-
-    console.print("\nLater, the true labels arrive and are joined to the logged predictions by request id:")
-    for row, label in ((0, "setosa"), (2, "versicolor"), (0, "setosa")):
-        feedback = {"request_id": "order-1001", "row": row, "label": label}
-        console.http("POST", f"{stable.url}/feedback", feedback)
-        answer = stable.post("/feedback", json=feedback).json()
-        console.note(f"<- outcome={answer['outcome']} (predicted {answer['predicted']}, label {label})")
-    unknown = stable.post("/feedback", json={"request_id": "never-seen", "label": "setosa"})
+    request_id = response.json()["request_id"]
     console.note(
-        f"feedback for an unknown request id: HTTP {unknown.status_code}, outcome={unknown.json()['outcome']}"
+        f"X-Request-ID: {response.headers.get('X-Request-ID')}  (assigned by the server: quote it with labels)"
     )
+    console.note(f"every prediction is logged to the shared store {servers.log_url} (off the request path)")
+    _labels(console, stable, request_id)
+    _bulk_labels(console, servers, request_id)
 
     console.print(
-        "\nWhat the canary analysis reads from /metrics (accuracy = correct / (correct + incorrect)):"
+        "\nWhat the accuracy checks read from /metrics (accuracy = correct / labelled, by model_version):"
     )
-    for line in metric_lines(stable, "modelrollout_predictions_total", "modelrollout_feedback_total"):
+    wait_until(lambda: _figure(stable, "labelled") >= 3, timeout_s=10, what="the figures recomputed")
+    for line in metric_lines(
+        stable, "modelrollout_labels_total", "modelrollout_ground_truth_", "modelrollout_prediction_log_"
+    ):
         console.note(line)
+
+
+def _labels(console: Console, stable, request_id: str) -> None:
+    auth = {"Authorization": f"Bearer {FEEDBACK_TOKEN}"}
+    console.print(
+        f"\nLater, true labels arrive through /feedback, with the token (MODELROLLOUT_FEEDBACK_TOKEN={FEEDBACK_TOKEN}):"
+    )
+    for row, label in ((0, "setosa"), (2, "versicolor"), (0, "virginica")):
+        feedback = {"request_id": request_id, "row": row, "label": label}
+        console.http("POST", f"{stable.url}/feedback", feedback, auth)
+        answer = stable.post("/feedback", json=feedback, headers=auth)
+        verdict = answer.json()
+        console.note(f"<- HTTP {answer.status_code} outcome={verdict['outcome']} correct={verdict['correct']} "
+                     f"(predicted {verdict['predicted']}, label {label})")  # fmt: skip
+    unknown = stable.post("/feedback", json={"request_id": "never-seen", "label": "setosa"}, headers=auth)
+    console.note(
+        f"a label for an unknown request id: HTTP {unknown.status_code}, outcome={unknown.json()['outcome']}"
+    )
+    forged = stable.post("/feedback", json={"request_id": request_id, "row": 1, "label": "setosa"})
+    console.note(
+        f"a label without the token: HTTP {forged.status_code} ({forged.json()['error']}); nothing stored"
+    )
+
+
+def _bulk_labels(console: Console, servers: Servers, request_id: str) -> None:
+    path = servers.workdir / "labels.csv"
+    path.write_text(f"request_id,row,label\n{request_id},1,versicolor\n{request_id},0,setosa\n")
+    console.print("\nOr a whole day of labels at once, from a file (CSV/Parquet) or a query:")
+    for line in path.read_text().splitlines():
+        console.note(line)
+    args = ["labels", "import", "--input", str(path), "--by", "request_id", "--store", servers.log_url]
+    console.command(["modelrollout-batch", *args])
+    code, report, stderr = run_runner(args, env={})
+    if code != 0:
+        raise DemoFailed(
+            f"labels import ended {report.get('status')} (exit {code}): {report.get('error')}\n{stderr}"
+        )
+    console.note(
+        "<- " + ", ".join(f"{k} {report[k]}" for k in ("read", "accepted", "duplicate", "unknown", "invalid"))
+    )
+
+
+def _figure(server, name: str) -> float:
+    return metric_value(server.metrics_text(), f"modelrollout_ground_truth_{name}")
 
 
 def batch(console: Console, servers: Servers, workdir: Path) -> None:

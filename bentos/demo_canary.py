@@ -3,8 +3,9 @@
 The operator's rollout core (``rollout.machine.decide`` with ``rollout.analysis`` querying
 Prometheus) drives real ``bentoml serve`` processes - stable v1 and a canary - scraped every second
 by a local Prometheus; a bounded load generator stands in for the router (it splits traffic by the
-weight the last decision asked for) and sends every true label back through ``/feedback``, so the
-accuracy gate sees delayed ground truth as in production. Only Kubernetes is replaced (see
+weight the last decision asked for) and sends every true label back through ``/feedback`` (with the
+bearer token); every server logs to one shared store and exports its version's figures, which the
+accuracy gate reads by ``model_version``, as in production. Only Kubernetes is replaced (see
 ``tests/integration/rollout_loop.py``). First a degraded v3 (trained on shuffled labels) is rolled
 back by the accuracy gate, then a healthy v2 passes every step and is promoted.
 
@@ -17,12 +18,12 @@ import contextlib
 import time
 from pathlib import Path
 
-from demo_support import Console, DemoFailed, Servers, loadgen, prometheus, rollout_loop
+from demo_support import FEEDBACK_TOKEN, Console, DemoFailed, Servers, loadgen, prometheus, rollout_loop
 from modelrollout.api.spec import parse_spec
 from modelrollout.cli.status_view import render_status
-from modelrollout.rollout import analysis
+from modelrollout.rollout import analysis, ground_truth
 from modelrollout.rollout.machine import ACTIVE
-from modelrollout.rollout.templates import SAMPLES, render
+from modelrollout.rollout.templates import render
 
 LoadGenerator, RolloutLoop = loadgen.LoadGenerator, rollout_loop.RolloutLoop
 ScrapeTarget, running_prometheus = prometheus.ScrapeTarget, prometheus.running_prometheus
@@ -65,7 +66,9 @@ def canary(console: Console, servers: Servers, workdir: Path) -> None:
     console.note(
         "latency p99 <= 0.5 s (and <= 50 x stable), error rate <= 5 %, accuracy >= 0.7 and >= stable - 0.25"
     )
-    console.note("(accuracy from /feedback labels; two failed analyses in a row roll the canary back)")
+    console.note(
+        "(accuracy from /feedback labels joined in the shared log; two failed analyses in a row roll it back)"
+    )
     running = servers.start(console, {
         "stable": servers.spec("v1"),
         "canary-v3": servers.spec("v3", track="canary"),
@@ -105,14 +108,15 @@ def _finished(loop: RolloutLoop) -> bool:
 def _scenario(console: Console, stable, candidate, *, version: str, workdir: Path, until) -> RolloutLoop:
     """Fresh Prometheus and load for one rollout; returns the loop once ``until`` holds (bounded)."""
     with contextlib.ExitStack() as stack:
-        targets = [ScrapeTarget(stable.target, track_labels("stable")),
-                   ScrapeTarget(candidate.target, track_labels("canary"))]  # fmt: skip
+        targets = [ScrapeTarget(stable.target, track_labels("stable", version=stable.spec.version)),
+                   ScrapeTarget(candidate.target, track_labels("canary", version=version))]  # fmt: skip
         with console.step("starting Prometheus (127.0.0.1, scraping both tracks every second)"):
             prom = stack.enter_context(running_prometheus(targets, workdir=workdir))
         console.note(f"Prometheus: {prom.url}")
         load = stack.enter_context(LoadGenerator(stable_url=stable.url, canary_url=candidate.url,
-                                                 rate_per_s=RATE_PER_S, max_seconds=SCENARIO_TIMEOUT_S + 60))  # fmt: skip
-        stable_samples = render(SAMPLES["feedback"], analysis.variables(
+                                                 rate_per_s=RATE_PER_S, max_seconds=SCENARIO_TIMEOUT_S + 60,
+                                                 feedback_token=FEEDBACK_TOKEN))  # fmt: skip
+        stable_samples = render(ground_truth.SAMPLES["accuracy"], analysis.variables(
             namespace=NAMESPACE, name=NAME, track="stable", version="v1", interval=INTERVAL))  # fmt: skip
         with console.step(
             f"sending {RATE_PER_S:.0f} requests/s (+ their labels) until stable has a full window"

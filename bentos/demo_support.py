@@ -24,6 +24,7 @@ if str(REPO_ROOT) not in sys.path:  # the tests' helpers are imported as `tests.
 
 from tests.integration import loadgen, prometheus, rollout_loop  # noqa: E402
 from tests.integration.bentoproc import (  # noqa: E402
+    FEEDBACK_TOKEN,
     SETOSA_ROW,
     VIRGINICA_ROW,
     BentoServer,
@@ -33,6 +34,7 @@ from tests.integration.bentoproc import (  # noqa: E402
     base_env,
     bento_servers,
     free_port,
+    metric_value,
     trained_store,
 )
 from tests.support.procs import stop_group  # noqa: E402,F401 - re-exported for demo_cluster
@@ -136,6 +138,13 @@ class Servers:
         self.store = store
         self.workdir = workdir
         self.running: dict[str, BentoServer] = {}
+        # Every server logs its predictions to one shared store (as every pod of a deployment does)
+        # and recomputes its version's ground-truth figures every second.
+        self.log_url = f"sqlite:///{workdir / 'ground-truth.sqlite'}"
+        self.env = {
+            "MODELROLLOUT_GROUND_TRUTH_DSN": self.log_url,
+            "MODELROLLOUT_GROUND_TRUTH_PERIOD_SECONDS": "1",
+        }
 
     def start(
         self, console: Console, specs: dict[str, BentoSpec], *, stack: contextlib.ExitStack | None = None
@@ -157,8 +166,9 @@ class Servers:
                     stack.callback(self.running.pop, name, None)
         return {name: self.running[name] for name in specs}
 
-    def spec(self, version: str, **kwargs: Any) -> BentoSpec:
-        return BentoSpec(self.store, version, **kwargs)
+    def spec(self, version: str, *, env: dict[str, str] | None = None, **kwargs: Any) -> BentoSpec:
+        """A server of ``version`` with the demo's shared log and the bearer token ``FEEDBACK_TOKEN``."""
+        return BentoSpec(self.store, version, env={**self.env, **(env or {})}, **kwargs)
 
 
 def train(console: Console, home: Path, models: Sequence[ModelSpec]) -> ModelStore:
@@ -192,12 +202,14 @@ def run_runner(
 # Re-exported so the other demo modules import the tests' helpers only through here (this module
 # puts the repository root on sys.path first).
 __all__ = [
+    "FEEDBACK_TOKEN",
     "SETOSA_ROW",
     "VIRGINICA_ROW",
     "BentoSpec",
     "ModelSpec",
     "ModelStore",
     "base_env",
+    "metric_value",
     "free_port",
     "loadgen",
     "prometheus",

@@ -20,10 +20,11 @@ Store calls run on their own bounded pool with a deadline (``modelrollout.runtim
 when the store is down or slow, hybrid mode answers every key that came with a feature row from
 the model (``modelrollout_lookup_fallback_total``), batch mode answers 503.
 
-Bookkeeping is the runtime's, so feedback and accuracy work for lookups as for ``/predict``: every
-answered key is a logged prediction (``/feedback`` with the lookup's request id and the key's index
-as ``row``) and counts in ``modelrollout_predictions_total{path="lookup"|"model"}``; an unanswered
-key is logged as unanswered, so feedback for it is ``unknown_request``, never an "incorrect".
+Bookkeeping is the runtime's, so labels and accuracy work for lookups as for ``/predict``: every
+answered key is a logged prediction, with its key (``/feedback`` with the lookup's request id and
+the key's index as ``row``, or ``modelrollout-batch labels import --by key``) and counts in
+``modelrollout_predictions_total{path="lookup"|"model"}``; an unanswered key is not logged, so a
+label for it is ``unknown_request``, never an "incorrect".
 :class:`modelrollout.runtime.lookup.LookupService` adds ``modelrollout_lookup_total{result}``.
 """
 
@@ -40,7 +41,6 @@ from pydantic import BaseModel, Field, StrictInt, StrictStr
 from modelrollout.runtime.config import ConfigError
 from modelrollout.runtime.logsafe import RateLimitedLog
 from modelrollout.runtime.lookup import Answer, LookupService, overall_status
-from modelrollout.runtime.prediction_log import FeedbackVerdict, InMemoryPredictionLog, Origin
 from modelrollout.runtime.serving import ServingRuntime
 from modelrollout.runtime.store.base import PublishedVersion
 from modelrollout.runtime.store.factory import open_store, redact, resolve_store_url
@@ -115,26 +115,6 @@ class LookupSettings:
         return cls(mode=mode, store_url=store_url, table=table)  # type: ignore[arg-type]
 
 
-class UnansweredRowsLog:
-    """The runtime's in-memory prediction log, plus rows a lookup could not answer (label ``None``).
-
-    Keeping unanswered keys as rows keeps ``row`` = the key's index in the request for feedback;
-    judging one reports ``unknown_request`` (no prediction was made) instead of comparing with None.
-    """
-
-    def __init__(self, *, capacity: int) -> None:
-        self.inner = InMemoryPredictionLog(capacity=capacity)
-
-    def record(self, request_id: str, labels: Sequence[str | None], *, origin: Origin) -> None:
-        self.inner.record(request_id, labels, origin=origin)  # type: ignore[arg-type]
-
-    def judge(self, request_id: str, *, row: int, actual: str) -> FeedbackVerdict:
-        verdict = self.inner.judge(request_id, row=row, actual=actual)
-        if verdict.outcome != "unknown_request" and verdict.predicted is None:
-            return FeedbackVerdict(outcome="unknown_request")
-        return verdict
-
-
 def open_lookup(
     settings: LookupSettings, *, model: Any, model_version: str, wait_timeout_s: float
 ) -> tuple[LookupService | None, str]:
@@ -199,14 +179,23 @@ def to_wire(answer: Answer, *, published: PublishedVersion | None) -> LookupAnsw
     )
 
 
-def record(runtime: ServingRuntime, request_id: str, answers: Sequence[LookupAnswer]) -> None:
-    """Log the answers for the feedback join and count them by path (unanswered keys count nowhere)."""
+def record(
+    runtime: ServingRuntime,
+    request_id: str,
+    answers: Sequence[LookupAnswer],
+    *,
+    client_request_id: str | None,
+) -> None:
+    """Log the answers (with their keys) for the ground-truth join and count them by path
+    (unanswered keys are neither logged nor counted)."""
     for path in ("lookup", "model"):
         runtime.metrics.count_predictions(
             runtime.origin, path=path, rows=sum(1 for a in answers if a.found and a.source == path)
         )
-    labels = [str(a.prediction) if a.found else None for a in answers]
-    runtime.log.record(request_id, labels, origin=runtime.origin)  # type: ignore[arg-type]
+    predictions = [a.prediction if a.found and a.prediction is not None else None for a in answers]
+    runtime.log_predictions(
+        request_id, predictions, keys=[a.key for a in answers], client_request_id=client_request_id
+    )
 
 
 def http_status(answers: Sequence[LookupAnswer]) -> int:

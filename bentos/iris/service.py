@@ -13,21 +13,26 @@ Endpoints (JSON over HTTP POST, BentoML 1.4; ``/docs.json`` documents every stat
     model``). Each answer has its own ``status``; the response is 200 when any key was answered,
     else 503 (store unavailable), 404 (not found) or 400 (every key malformed; also
     ``MODELROLLOUT_MODE=online`` and rows that do not match the keys). See ``lookup_api.py``.
-``/feedback`` ``{"request_id": "...", "label": "setosa", "row": 0}`` (row defaults to 0; ``label`` one
-    of the model's classes) -> ``{"request_id", "row", "label", "outcome", "predicted", "model",
-    "version", "track", "detail"}`` with outcome ``correct`` | ``incorrect`` | ``duplicate`` (HTTP 200)
-    or ``unknown_request`` (404). ``row`` is the row of a ``/predict`` or the key's index in a ``/lookup``.
+``/feedback`` ``{"request_id": "...", "label": "setosa", "row": 0}`` with ``Authorization: Bearer <token>``
+    (``MODELROLLOUT_FEEDBACK_TOKEN``; without one configured ``/feedback`` answers 403; a missing or
+    wrong token 401, before the body is read) -> ``{"request_id", "row", "label", "outcome", "correct",
+    "predicted", "model", "version", "track", "detail"}``: ``accepted`` (200; ``correct`` says whether it
+    matched), ``duplicate`` (409: the first label of a prediction counts), ``unknown_request`` (404: no
+    such prediction in the shared log) or ``unavailable`` (503: the store could not be asked; retry).
+    ``request_id`` is the one this service returned (header ``X-Request-ID`` or body), ``row`` the row
+    of a ``/predict`` or the key's index in a ``/lookup``; any pod of any track can take the label.
 
 Every API refuses a body over ``MODELROLLOUT_MAX_BODY_BYTES`` with 413 before reading it and any
 content type but JSON with 415; a body that fails validation is a 400 with the reasons. A 5xx is
 always the server's fault (the canary's error rate counts only those).
 
-Every response carries ``X-Request-ID`` (the caller's, if valid, else a new one). Settings come from
+Every response carries ``X-Request-ID``: the id the server assigned (a caller's own ``X-Request-ID``
+is logged next to the prediction as ``client_request_id``, never used as its key). Every prediction
+is queued for the shared prediction log (``modelrollout.runtime.ground_truth``); settings come from
 the ``MODELROLLOUT_*`` environment (see ``modelrollout.runtime.config``); the model from
 ``MODELROLLOUT_MODEL_TAG`` (default ``iris-classifier:latest``).
 
-One worker per pod on purpose: the prediction log that feedback joins against lives in the
-process. Scale with replicas.
+One worker per pod; scale with replicas (the log and the figures are shared through the store).
 """
 
 from __future__ import annotations
@@ -44,7 +49,6 @@ from lookup_api import (
     LookupKey,
     LookupResponse,
     LookupSettings,
-    UnansweredRowsLog,
     answer_all,
     http_status,
     open_lookup,
@@ -54,16 +58,19 @@ from pydantic import BaseModel, Field
 
 from modelrollout.runtime import logsafe
 from modelrollout.runtime.config import RuntimeConfig
+from modelrollout.runtime.ground_truth.feedback import STATUS, FeedbackAuth
+from modelrollout.runtime.ground_truth.metrics import log_counters
+from modelrollout.runtime.ground_truth.serving import GroundTruth
+from modelrollout.runtime.ground_truth.settings import log_location
 from modelrollout.runtime.guard import RequestGuard
 from modelrollout.runtime.metrics import runtime_metrics
 from modelrollout.runtime.openapi import ErrorBody, OpenApiDocs, Status, ValidationErrorBody, document
-from modelrollout.runtime.prediction_log import Outcome
 from modelrollout.runtime.requestid import (
     MAX_REQUEST_ID_LENGTH,
-    REQUEST_ID_HEADER,
     RequestIdMiddleware,
+    client_request_id_from_scope,
+    new_request_id,
     request_id_from_scope,
-    resolve_request_id,
 )
 from modelrollout.runtime.routes import install_endpoint_labels
 from modelrollout.runtime.serving import ServingRuntime
@@ -77,6 +84,7 @@ DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0
 # Parsed at import: a bad MODELROLLOUT_* value stops `bentoml serve` with a message naming it.
 CONFIG = RuntimeConfig.from_env(os.environ)
 LOOKUP = LookupSettings.from_env(os.environ)
+log_location(os.environ)  # a prediction-log URL no store can open stops the server here, naming the variable
 logsafe.install(json_lines=CONFIG.log_format == "json", client_errors_per_s=CONFIG.client_error_logs_per_s)
 log = logging.getLogger("bentoml.iris")
 MODEL = bentoml.models.BentoModel(CONFIG.model_tag or DEFAULT_MODEL_TAG)
@@ -117,11 +125,12 @@ class FeedbackResponse(BaseModel):
     request_id: str
     row: int
     label: Label  # type: ignore[valid-type]
-    outcome: Outcome
+    outcome: Literal["accepted", "duplicate", "unknown_request", "unavailable"]
+    correct: bool | None = Field(default=None, description="accepted: the label equals the prediction")
     predicted: str | None = None
-    model: str
-    version: str
-    track: Track
+    model: str | None = Field(default=None, description="who made the prediction (any pod, any track)")
+    version: str | None = None
+    track: Track | None = None
     detail: str | None = None
 
 
@@ -136,18 +145,14 @@ class IrisClassifier:
     def __init__(self) -> None:
         self.runtime: ServingRuntime | None = None
         self.lookups = None
+        self.truth: GroundTruth | None = None
         stored = self.model_ref
         self.model = bentoml.sklearn.load_model(stored)
         self.class_names: tuple[str, ...] = tuple(stored.info.metadata["target_names"])
         version = stored.info.labels.get("version") or stored.tag.version
         config = CONFIG.with_model_defaults(model_name=stored.tag.name, model_version=version)
         paths = ("model",) if LOOKUP.mode == "online" else ("model", "lookup")
-        runtime = ServingRuntime(
-            config,
-            metrics=runtime_metrics(),
-            log=UnansweredRowsLog(capacity=config.prediction_log_size),
-            paths=paths,
-        )
+        runtime = ServingRuntime(config, metrics=runtime_metrics(), paths=paths)
         self.lookups, state = open_lookup(
             LOOKUP,
             model=self.predict_labels,
@@ -156,7 +161,15 @@ class IrisClassifier:
         )
         self.store_calls = StoreCalls(threads=CONFIG.store_threads, deadline_s=CONFIG.store_timeout_s)
         log.info("%s", state)
+        self.truth = GroundTruth.start(config, origin=runtime.origin, calls=self.store_calls)
+        runtime.log = self.truth.writer
         self.runtime = runtime
+
+    @bentoml.on_shutdown
+    def stop_ground_truth(self) -> None:
+        """Write what the prediction log still queues (bounded) before the process ends."""
+        if self.truth is not None:
+            self.truth.stop(timeout_s=CONFIG.store_timeout_s)
 
     def __is_ready__(self) -> bool:
         """Ready once the model is loaded; a lookup-only pod also needs a store that has not been
@@ -183,7 +196,12 @@ class IrisClassifier:
         request_id = _request_id(ctx)
         await self.runtime.before_prediction()
         labels = await asyncio.to_thread(self.predict_labels, rows)
-        receipt = self.runtime.after_prediction(request_id, labels, paths="model")
+        receipt = self.runtime.after_prediction(
+            request_id,
+            labels,
+            paths="model",
+            client_request_id=client_request_id_from_scope(ctx.request.scope),
+        )
         return PredictResponse(predictions=labels, **vars(receipt))
 
     @bentoml.api
@@ -198,7 +216,12 @@ class IrisClassifier:
             return LookupResponse(answers=[], message=f"{len(rows)} rows for {len(keys)} keys: give one row per key, or none", **reply)  # fmt: skip
         await self.runtime.before_prediction()
         answers = await answer_all(self.lookups, self.store_calls, keys, rows)
-        record(self.runtime, request_id, answers)
+        record(
+            self.runtime,
+            request_id,
+            answers,
+            client_request_id=client_request_id_from_scope(ctx.request.scope),
+        )
         ctx.response.status_code = http_status(answers)
         message = (
             next((a.message for a in answers if a.status == 503), None)
@@ -215,35 +238,15 @@ class IrisClassifier:
         ctx: bentoml.Context,
         row: Annotated[int, Field(strict=True, ge=0, le=CONFIG.max_rows - 1)] = 0,
     ) -> FeedbackResponse:
-        receipt = vars(self.runtime.receipt(request_id))
-        verdict = self.runtime.feedback(request_id, label=label, row=row)
-        detail = None
-        if verdict.outcome == "unknown_request":
-            ctx.response.status_code = 404
-            detail = (
-                "no prediction logged for this request id and row "
-                "(never seen, a lookup key that was not answered, or evicted from the log)"
-            )
-        elif verdict.outcome == "duplicate":
-            detail = "feedback for this prediction was already counted; not counted again"
-        if verdict.origin is not None:
-            receipt.update(
-                model=verdict.origin.model, version=verdict.origin.version, track=verdict.origin.track
-            )
-        return FeedbackResponse(
-            row=row,
-            label=label,
-            outcome=verdict.outcome,
-            predicted=verdict.predicted,
-            detail=detail,
-            **receipt,
-        )
+        """Reached only with the bearer token (FeedbackAuth answers 401/403 before the body is read)."""
+        verdict = await self.truth.feedback.judge(request_id, row=row, label=label)
+        ctx.response.status_code = STATUS[verdict.outcome]
+        return FeedbackResponse(request_id=request_id, row=row, label=label, **vars(verdict))
 
 
 def _request_id(ctx: bentoml.Context) -> str:
-    """The id the middleware resolved (or, if it is not installed, one resolved from the header)."""
-    request = ctx.request
-    return request_id_from_scope(request.scope) or resolve_request_id(request.headers.get(REQUEST_ID_HEADER))
+    """The id the middleware assigned (or, if it is not installed, a fresh one)."""
+    return request_id_from_scope(ctx.request.scope) or new_request_id()
 
 
 def openapi_document() -> dict:
@@ -275,12 +278,17 @@ def openapi_document() -> dict:
                 **refused,
             }),
             "/feedback": (apis["feedback"].input_spec, {
-                200: Status("judged: correct, incorrect or duplicate", (FeedbackResponse,)),
+                200: Status("accepted: the label is stored (correct says whether it matched)", (FeedbackResponse,)),
                 400: invalid,
+                401: Status("no 'Authorization: Bearer <token>' with the configured token; body not read", (ErrorBody,)),
+                403: Status("feedback is disabled: no token configured (MODELROLLOUT_FEEDBACK_TOKEN)", (ErrorBody,)),
                 404: Status("unknown_request: no prediction logged for this request id and row", (FeedbackResponse,)),
+                409: Status("duplicate: this prediction has a label already; the first one counts", (FeedbackResponse,)),
+                503: Status("unavailable: the prediction store could not be asked; send it again", (FeedbackResponse,)),
                 **refused,
             }),
         },
+        secured={"/feedback": "feedbackToken"},
         infra={"/readyz": {200: Status("ready", media_type="text/plain"),
                            503: Status("not ready: loading, or (batch mode) the store has been failing", media_type="text/plain")}},
     )  # fmt: skip
@@ -288,6 +296,12 @@ def openapi_document() -> dict:
 
 API_ROUTES = [api.route for api in IrisClassifier.apis.values()]
 IrisClassifier.add_asgi_middleware(RequestIdMiddleware)  # outermost of ours: refusals carry the id too
+IrisClassifier.add_asgi_middleware(  # before the body guard: an unauthorised body is never read
+    FeedbackAuth,
+    token=CONFIG.token,
+    count=lambda outcome: log_counters().count_label(outcome),
+    log_rate=CONFIG.client_error_logs_per_s,
+)
 IrisClassifier.add_asgi_middleware(
     RequestGuard,
     max_body_bytes=CONFIG.max_body_bytes,

@@ -119,8 +119,9 @@ class BreachWatch:
 
 def run_trial(servers: dict[str, BentoServer], workdir: Path, trial: Trial, args) -> Trial:
     interval = f"{trial.interval_s:g}s"
-    targets = [ScrapeTarget(servers["stable"].target, track_labels("stable"))] + [
-        ScrapeTarget(servers[k].target, track_labels("canary")) for k in ("healthy", "slow")
+    targets = [ScrapeTarget(servers["stable"].target, track_labels("stable", version="v1"))] + [
+        ScrapeTarget(servers[k].target, track_labels("canary", version=servers[k].spec.version))
+        for k in ("healthy", "slow")
     ]
     with (
         running_prometheus(targets, workdir=workdir) as prom,

@@ -263,6 +263,8 @@ def start(workdir: Path) -> tuple[Path, dict[str, BentoSpec]]:
         "MODELROLLOUT_MODE": "hybrid",
         "MODELROLLOUT_TABLE": "iris",
         "MODELROLLOUT_STORE_DSN": f"sqlite:///{db}",
+        # the prediction log in its own file: writing it would switch the store to WAL (no stuck readers)
+        "MODELROLLOUT_GROUND_TRUTH_DSN": f"sqlite:///{workdir / 'ground-truth.sqlite'}",
     }
     return db, {
         "hardened": BentoSpec(store, "v1", env=env, source_dir=sources),

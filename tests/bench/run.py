@@ -5,6 +5,7 @@
     python -m tests.bench.run canary --intervals 5,10
     python -m tests.bench.run reconcile --objects 1000
     python -m tests.bench.run serving --requests 5000
+    python -m tests.bench.run ground-truth --predictions 1e6 --labels 1e5
 
 Targets are checked as ratios within one run (never as timed assertions in tests).
 """
@@ -13,13 +14,14 @@ from __future__ import annotations
 
 import sys
 
-from tests.bench import bench_batch, bench_canary, bench_reconcile, bench_serving
+from tests.bench import bench_batch, bench_canary, bench_ground_truth, bench_reconcile, bench_serving
 
 BENCHES = {
     "reconcile": bench_reconcile.main,
     "batch": bench_batch.main,
     "canary": bench_canary.main,
     "serving": bench_serving.main,
+    "ground-truth": bench_ground_truth.main,
 }
 
 

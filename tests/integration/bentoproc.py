@@ -44,6 +44,13 @@ READY_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 10.0
 SETOSA_ROW = [5.1, 3.5, 1.4, 0.2]
 VIRGINICA_ROW = [6.7, 3.0, 5.2, 2.3]
+# The bearer token test servers require on /feedback (MODELROLLOUT_FEEDBACK_TOKEN); a spec with
+# ``feedback_token=None`` runs without one (feedback disabled: 403).
+FEEDBACK_TOKEN = "test-feedback-token-0123456789"
+
+
+def feedback_headers(token: str | None = FEEDBACK_TOKEN) -> dict[str, str]:
+    return {} if token is None else {"Authorization": f"Bearer {token}"}
 
 
 def base_env(**extra: str) -> dict[str, str]:
@@ -117,15 +124,19 @@ class BentoSpec:
     bento: str | None = None  # serve this built bento (tag in the store) instead of the bentos/iris sources
     source_dir: Path = IRIS_DIR  # serve `service` from these sources (a benchmark's variant of the bento)
     service: str = SERVICE_TARGET
+    feedback_token: str | None = FEEDBACK_TOKEN
 
     def serving_env(self, home: Path) -> dict[str, str]:
         extra = {
             "BENTOML_HOME": str(home),
+            "TMPDIR": str(home),  # a per-process prediction log (no store configured) stays in here
             "MODELROLLOUT_MODEL_TAG": self.store.tag(self.version),
             "MODELROLLOUT_TRACK": self.track,
             "MODELROLLOUT_INJECT_LATENCY_MS": str(self.inject_latency_ms),
             "MODELROLLOUT_INJECT_ERROR_RATE": str(self.inject_error_rate),
         }
+        if self.feedback_token is not None:
+            extra["MODELROLLOUT_FEEDBACK_TOKEN"] = self.feedback_token
         return base_env(**extra, **self.env)
 
 

@@ -12,8 +12,9 @@ the canary), so a few seconds of traffic already carry the share the analysis ex
 split would make small analysis windows flaky. The rows are drawn at random (seeded) independently
 of the track, so neither track gets a fixed, biased subset of the data (with rows in a fixed order
 the canary at 20 % would see the same 30 rows over and over). After each prediction it posts the
-true iris label to ``/feedback`` under the prediction's request id, which is how delayed ground
-truth reaches the accuracy metric.
+true iris label to ``/feedback`` under the prediction's request id (with the bearer token), which
+is how ground truth reaches the accuracy figures; ``feedback_every`` sends the label to another
+server than the one that predicted (a label reaching any pod counts).
 
 Requests run on a small worker pool, so a slow canary (injected latency) does not slow the stable
 track's traffic down. It is bounded by time (``max_seconds``) and by count (``max_requests``) and
@@ -61,7 +62,7 @@ class LoadStats:
     ok: dict[str, int]
     server_errors: dict[str, int]  # 5xx answers
     failures: dict[str, int]  # no answer (connection refused, timeout) or another status
-    feedback: dict[str, int]  # outcome -> count, as the server judged it
+    feedback: dict[str, int]  # correct / incorrect (accepted labels) or the outcome, as the server said
     dropped: int  # not sent because too many were in flight
 
     @property
@@ -81,6 +82,8 @@ class LoadGenerator:
         max_seconds: float = 120.0,
         max_requests: int = 10_000,
         feedback: bool = True,
+        feedback_token: str | None = None,
+        feedback_urls: dict[str, list[str]] | None = None,
         workers: int = 8,
         max_in_flight: int = 32,
         seed: int = 0,
@@ -93,6 +96,12 @@ class LoadGenerator:
         self.max_seconds = max_seconds
         self.max_requests = max_requests
         self.feedback = feedback
+        self.feedback_headers = (
+            {} if feedback_token is None else {"Authorization": f"Bearer {feedback_token}"}
+        )
+        # Per track, the servers labels go to, in turn (default: the server that predicted).
+        self.feedback_urls = feedback_urls or {}
+        self._feedback_turn = 0
         self.max_in_flight = max_in_flight
         self._rows = iris_rows()
         self._rng = random.Random(seed)
@@ -218,14 +227,23 @@ class LoadGenerator:
                 return
             self._count("ok", track)
             if self.feedback and not self._stop.is_set():
-                request_id = response.json()["request_id"]
-                try:
-                    answer = client.post(
-                        f"{url}/feedback", json={"request_id": request_id, "label": row.label, "row": 0}
-                    )
-                    self._count("feedback", answer.json().get("outcome", f"http-{answer.status_code}"))
-                except (httpx.HTTPError, ValueError):
-                    self._count("feedback", "failed")
+                self._label(client, track, url, response.json()["request_id"], row.label)
         finally:
             with self._lock:
                 self._in_flight -= 1
+
+    def _label(self, client: httpx.Client, track: str, url: str, request_id: str, label: str) -> None:
+        others = self.feedback_urls.get(track) or [url]
+        with self._lock:
+            self._feedback_turn += 1
+            target = others[self._feedback_turn % len(others)]
+        try:
+            answer = client.post(f"{target}/feedback", json={"request_id": request_id, "label": label, "row": 0},
+                                 headers=self.feedback_headers)  # fmt: skip
+            body = answer.json()
+            outcome = body.get("outcome", f"http-{answer.status_code}")
+            if outcome == "accepted":
+                outcome = "correct" if body.get("correct") else "incorrect"
+            self._count("feedback", outcome)
+        except (httpx.HTTPError, ValueError):
+            self._count("feedback", "failed")

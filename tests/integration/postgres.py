@@ -2,7 +2,8 @@
 
 ``running_postgres()`` is a context manager yielding a :class:`PostgresServer` (with a DSN to an
 empty database); ``postgres_dsn`` is the same as a module-scoped pytest fixture (import it into a
-test module). It uses the Debian binaries (``/usr/lib/postgresql/<major>/bin``) or whatever
+test module). :func:`stopped` takes a running server down and brings it back on the same port and
+data (a store outage). It uses the Debian binaries (``/usr/lib/postgresql/<major>/bin``) or whatever
 ``pg_ctl`` is on PATH, and skips - with the reason - only if there are none.
 
 ``initdb`` refuses to run as root, so as root the server runs as the ``postgres`` system user (or
@@ -41,6 +42,23 @@ class PostgresServer:
     user: str
     dbname: str
     data_dir: Path
+    # How to stop and start it again (see stopped()).
+    bindir: Path | None = None
+    run_as: str | None = None
+    options: str = ""
+    log: Path | None = None
+
+
+@contextmanager
+def stopped(server: PostgresServer) -> Iterator[None]:
+    """The server down (fast shutdown: connections are cut) for the block, then up again."""
+    ctl = str(server.bindir / "pg_ctl")  # type: ignore[operator]
+    _run([ctl, "-D", str(server.data_dir), "-m", "fast", "-w", "stop"], user=server.run_as, timeout=60)
+    try:
+        yield
+    finally:
+        _run([ctl, "-D", str(server.data_dir), "-l", str(server.log), "-w", "-t", str(START_TIMEOUT_S),
+              "-o", server.options, "start"], user=server.run_as, timeout=START_TIMEOUT_S + 10)  # fmt: skip
 
 
 def find_bindir() -> Path:
@@ -117,8 +135,9 @@ def running_postgres(
             conn.execute(f'CREATE DATABASE "{dbname}"')
         dsn = f"host=127.0.0.1 port={port} user=postgres dbname={dbname}"
         yield PostgresServer(
-            dsn=dsn, host="127.0.0.1", port=port, user="postgres", dbname=dbname, data_dir=data
-        )
+            dsn=dsn, host="127.0.0.1", port=port, user="postgres", dbname=dbname, data_dir=data,
+            bindir=bindir, run_as=user, options=opts, log=log,
+        )  # fmt: skip
     finally:
         if started:
             with contextlib.suppress(Exception):  # the temp dir goes anyway; the server dies without it

@@ -28,8 +28,9 @@ NAMESPACE, NAME = "default", "iris"
 DEFAULT_TIMEOUT_S = 90.0
 
 
-def track_labels(track: str) -> dict[str, str]:
-    return {"namespace": NAMESPACE, "modelrollout_deployment": NAME, "track": track}
+def track_labels(track: str, *, version: str) -> dict[str, str]:
+    """The target labels a PodMonitor gives a pod's series (the ground-truth checks select the version)."""
+    return {"namespace": NAMESPACE, "modelrollout_deployment": NAME, "track": track, "model_version": version}
 
 
 class RolloutLoop:

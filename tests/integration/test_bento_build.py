@@ -71,7 +71,14 @@ def test_bento_carries_the_runtime_but_nothing_of_the_operator(built):
     _, path = built
     src = path / "src"
     assert (src / "service.py").is_file()
-    for module in ("config", "requestid", "prediction_log", "metrics", "faults", "serving"):
+    for module in (
+        "config",
+        "requestid",
+        "ground_truth/writer",
+        "ground_truth/feedback",
+        "metrics",
+        "serving",
+    ):
         assert (src / "modelrollout" / "runtime" / f"{module}.py").is_file(), module
     assert sorted(p.name for p in (src / "modelrollout").iterdir()) == ["__init__.py", "py.typed", "runtime"]
     assert not list(src.rglob("__pycache__"))

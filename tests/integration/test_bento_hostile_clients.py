@@ -22,6 +22,7 @@ import pytest
 
 from tests.integration.batchrun import run_batch, write_input
 from tests.integration.bentoproc import (
+    FEEDBACK_TOKEN,
     SETOSA_ROW,
     VIRGINICA_ROW,
     BentoServer,
@@ -35,6 +36,7 @@ from tests.support.waiting import wait_until
 pytestmark = pytest.mark.integration
 
 API_PATHS = ("/predict", "/lookup", "/feedback")
+AUTH = f"Authorization: Bearer {FEEDBACK_TOKEN}"  # what a labelling client sends to /feedback
 MAX_BODY = 1 << 20  # the default MODELROLLOUT_MAX_BODY_BYTES
 TAIL_KEY = 500  # not in the table: hybrid answers it from the model
 
@@ -97,12 +99,21 @@ def test_body_over_limit_is_413_before_parsing(server):
     for path in API_PATHS:
         status, headers, body = raw_http(
             server,
-            f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n{AUTH}\r\n"
             "Content-Length: 100000000\r\n\r\n{".encode(),
         )
         assert status == 413, body
         assert "MODELROLLOUT_MAX_BODY_BYTES" in json.loads(body)["error"]
         assert headers["x-request-id"]
+
+
+def test_feedback_without_the_token_is_refused_before_its_body_is_read(server):
+    status, headers, body = raw_http(
+        server,
+        b"POST /feedback HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Content-Length: 100000000\r\n\r\n{",
+    )
+    assert status == 401 and headers["www-authenticate"].startswith("Bearer") and headers["x-request-id"]
 
 
 def test_chunked_body_over_limit_is_413_and_one_at_the_limit_is_parsed(server):
@@ -163,8 +174,9 @@ def test_multipart_without_boundary_is_415(server, path):
     for content_type in ("multipart/form-data", "multipart/form-data; boundary=x", "text/plain",
                          "application/x-www-form-urlencoded", "application/vnd.bentoml+pickle", "application/xml"):  # fmt: skip
         response = server.post(
-            path, content=b'{"rows": [[5.1, 3.5, 1.4, 0.2]]}', headers={"Content-Type": content_type}
-        )
+            path, content=b'{"rows": [[5.1, 3.5, 1.4, 0.2]]}',
+            headers={"Content-Type": content_type, "Authorization": f"Bearer {FEEDBACK_TOKEN}"},
+        )  # fmt: skip
         assert response.status_code == 415, (content_type, response.text)
         assert "application/json" in response.json()["error"]
     accepted = server.post(
@@ -270,7 +282,20 @@ def test_served_spec_documents_every_status_and_the_real_types(server):
     spec = server.get("/docs.json").json()
     statuses = {path: set(spec["paths"][path]["post"]["responses"]) for path in API_PATHS}
     assert statuses["/lookup"] == {"200", "400", "404", "413", "415", "429", "500", "503", "504"}
-    assert statuses["/feedback"] == {"200", "400", "404", "413", "415", "429", "500", "504"}
+    assert statuses["/feedback"] == {
+        "200",
+        "400",
+        "401",
+        "403",
+        "404",
+        "409",
+        "413",
+        "415",
+        "429",
+        "500",
+        "503",
+        "504",
+    }
     schemas = spec["components"]["schemas"]
     assert schemas["FeedbackRequest"]["properties"]["label"]["enum"] == ["setosa", "versicolor", "virginica"]
     assert schemas["FeedbackResponse"]["properties"]["detail"] == {
@@ -292,7 +317,7 @@ def test_openapi_spec_is_true_schemathesis(server, tmp_path):
     command = [
         str(_st()), "run", f"{server.url}/docs.json", "--url", server.url, "--max-examples", "30",
         "--checks", f"{checks},negative_data_rejection", "--generation-database", "none", "--no-color",
-        "--workers", "2", "--seed", "1", "--request-timeout", "10",
+        "--workers", "2", "--seed", "1", "--request-timeout", "10", "--header", AUTH.replace(" ", "", 1),
     ]  # fmt: skip
     errors = server_errors(server)
     result = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False, cwd=tmp_path)

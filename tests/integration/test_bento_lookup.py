@@ -32,6 +32,7 @@ from tests.integration.bentoproc import (
     BentoSpec,
     base_env,
     bento_servers,
+    feedback_headers,
     iris_store,  # noqa: F401  (fixture)
 )
 from tests.support.waiting import wait_until
@@ -155,17 +156,30 @@ def test_hits_and_misses_are_counted_and_answers_count_as_lookup_predictions(ser
     assert batch.metric("modelrollout_lookup_duration_seconds_count", path="lookup") >= 1
 
 
-def test_feedback_joins_lookup_answers_and_ignores_unanswered_keys(servers, first_run):
+def test_feedback_joins_lookup_answers_and_ignores_unanswered_keys(servers, first_run, db_url):
     batch = servers["batch"]
     response = lookup(batch, [NEW_KEY, 1], **{"X-Request-ID": "lookup-fb-1"})
-    assert response.headers["X-Request-ID"] == "lookup-fb-1"
+    request_id = response.headers["X-Request-ID"]
+    assert request_id == response.json()["request_id"] != "lookup-fb-1"
     predicted = response.json()["answers"][1]["prediction"]
-    correct0 = batch.metric("modelrollout_feedback_total", **LABELS, outcome="correct")
-    verdict = batch.post("/feedback", json={"request_id": "lookup-fb-1", "row": 1, "label": predicted})
-    assert verdict.status_code == 200 and verdict.json()["outcome"] == "correct"
-    assert batch.metric("modelrollout_feedback_total", **LABELS, outcome="correct") - correct0 == 1
-    unanswered = batch.post("/feedback", json={"request_id": "lookup-fb-1", "row": 0, "label": "setosa"})
+    accepted0 = batch.metric("modelrollout_labels_total", outcome="accepted")
+    verdict = batch.post("/feedback", json={"request_id": request_id, "row": 1, "label": predicted},
+                         headers=feedback_headers())  # fmt: skip
+    assert (
+        verdict.status_code == 200 and verdict.json()["outcome"] == "accepted" and verdict.json()["correct"]
+    )
+    assert batch.metric("modelrollout_labels_total", outcome="accepted") - accepted0 == 1
+    unanswered = batch.post("/feedback", json={"request_id": request_id, "row": 0, "label": "setosa"},
+                            headers=feedback_headers())  # fmt: skip
     assert unanswered.status_code == 404 and unanswered.json()["outcome"] == "unknown_request"
+    from modelrollout.runtime.store.factory import open_log_store
+
+    with open_log_store(db_url, wait_timeout_s=5.0) as store:  # the log shares the batch store here
+        _, chunks = store.iter_query(
+            f"SELECT \"key\", prediction, client_request_id FROM modelrollout_predictions WHERE request_id = '{request_id}'",
+            chunk_rows=10,
+        )  # fmt: skip
+        assert [tuple(r) for c in chunks for r in c] == [("1", predicted, "lookup-fb-1")]
 
 
 def test_hybrid_mode_answers_misses_with_rows_from_the_model(servers, first_run):

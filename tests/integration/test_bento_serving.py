@@ -2,7 +2,9 @@
 
 Two servers run for the whole module, started in parallel: ``stable`` (v1, good model, no faults)
 and ``faulty`` (v2, degraded model, track canary, 200 ms injected latency, 50% injected errors).
-Counters accumulate across tests, so every metric assertion compares before/after values.
+No store is configured: each logs predictions to a file of its own process (the fallback), and
+recomputes its figures every 0.5 s. Counters and figures accumulate across tests, so every metric
+assertion compares before/after values. Ground truth across replicas: ``test_ground_truth.py``.
 """
 
 from __future__ import annotations
@@ -20,24 +22,29 @@ from tests.integration.bentoproc import (
     BentoServer,
     BentoSpec,
     bento_servers,
+    feedback_headers,
     iris_store,  # noqa: F401  (fixture)
+    metric_value,
 )
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
 INJECTED_LATENCY_MS = 200.0
 LABELS_V1 = {"model": "iris-classifier", "version": "v1", "track": "stable"}
 LABELS_V2 = {"model": "iris-classifier", "version": "v2", "track": "canary"}
+FAST_FIGURES = {"MODELROLLOUT_GROUND_TRUTH_PERIOD_SECONDS": "0.5"}
 
 
 @pytest.fixture(scope="module")
 def servers(iris_store, tmp_path_factory):  # noqa: F811
     specs = [
-        BentoSpec(iris_store, "v1"),
+        BentoSpec(iris_store, "v1", env=FAST_FIGURES),
         BentoSpec(
-            iris_store, "v2", track="canary", inject_latency_ms=INJECTED_LATENCY_MS, inject_error_rate=0.5
+            iris_store, "v2", track="canary", inject_latency_ms=INJECTED_LATENCY_MS, inject_error_rate=0.5,
+            env=FAST_FIGURES,
         ),
-    ]
+    ]  # fmt: skip
     with bento_servers(specs, workdir=tmp_path_factory.mktemp("bentos")) as running:
         yield dict(zip(("stable", "faulty"), running, strict=True))
 
@@ -69,19 +76,13 @@ def test_known_iris_rows_get_their_species_and_the_answering_version(stable):
     assert {k: body[k] for k in ("model", "version", "track")} == LABELS_V1
 
 
-def test_caller_request_id_is_echoed_in_header_and_body(stable):
-    response = predict(stable, [SETOSA_ROW], **{"X-Request-ID": "order-4711"})
-    assert response.headers["X-Request-ID"] == "order-4711"
-    assert response.json()["request_id"] == "order-4711"
-
-
-@pytest.mark.parametrize("header", [None, "has spaces", "x" * 129])
-def test_missing_or_unsafe_request_id_is_replaced_by_a_generated_one(stable, header):
+@pytest.mark.parametrize("header", [None, "order-4711", "has spaces", "x" * 129])
+def test_every_request_gets_an_id_the_server_assigns_whatever_the_caller_sends(stable, header):
     headers = {} if header is None else {"X-Request-ID": header}
     response = predict(stable, [SETOSA_ROW], **headers)
-    generated = response.json()["request_id"]
-    assert generated != header and len(generated) == 32 and int(generated, 16) >= 0
-    assert response.headers["X-Request-ID"] == generated
+    assigned = response.json()["request_id"]
+    assert assigned != header and len(assigned) == 32 and int(assigned, 16) >= 0
+    assert response.headers["X-Request-ID"] == assigned
 
 
 @pytest.mark.parametrize(
@@ -130,53 +131,74 @@ def test_metrics_show_bentoml_request_counts_and_runtime_prediction_rows(stable)
     assert rows_after - rows_before == 6
 
 
+def labels_count(server: BentoServer, outcome: str) -> float:
+    return server.metric("modelrollout_labels_total", outcome=outcome)
+
+
+def feedback(server: BentoServer, body: dict, *, token: bool = True) -> httpx.Response:
+    return server.post("/feedback", json=body, headers=feedback_headers() if token else {})
+
+
 def test_feedback_joins_labels_by_request_id_and_counts_each_outcome(stable):
-    def count(outcome: str) -> float:
-        return stable.metric("modelrollout_feedback_total", **LABELS_V1, outcome=outcome)
+    outcomes = ("accepted", "duplicate", "unknown_request", "invalid", "unauthorized")
+    before = {o: labels_count(stable, o) for o in outcomes}
+    request_id = predict(stable, [SETOSA_ROW, VIRGINICA_ROW]).json()["request_id"]
 
-    before = {o: count(o) for o in ("correct", "incorrect", "duplicate", "unknown_request")}
-    predict(stable, [SETOSA_ROW, VIRGINICA_ROW], **{"X-Request-ID": "fb-1"})
+    right = feedback(stable, {"request_id": request_id, "label": "setosa"})
+    wrong = feedback(stable, {"request_id": request_id, "label": "setosa", "row": 1})
+    again = feedback(stable, {"request_id": request_id, "label": "virginica"})
+    unknown = feedback(stable, {"request_id": "never-predicted", "label": "setosa"})
+    bad_label = feedback(stable, {"request_id": request_id, "label": "tulip", "row": 1})
+    bad_id = feedback(stable, {"request_id": "has spaces", "label": "setosa"})
+    no_token = feedback(stable, {"request_id": request_id, "label": "virginica", "row": 1}, token=False)
 
-    right = stable.post("/feedback", json={"request_id": "fb-1", "label": "setosa"})
-    wrong = stable.post("/feedback", json={"request_id": "fb-1", "label": "setosa", "row": 1})
-    again = stable.post("/feedback", json={"request_id": "fb-1", "label": "setosa"})
-    unknown = stable.post("/feedback", json={"request_id": "never-predicted", "label": "setosa"})
-    bad_label = stable.post("/feedback", json={"request_id": "fb-1", "label": "tulip", "row": 1})
-    bad_id = stable.post("/feedback", json={"request_id": "has spaces", "label": "setosa"})
-
-    assert (right.status_code, right.json()["outcome"], right.json()["predicted"]) == (
+    assert (right.status_code, right.json()["outcome"], right.json()["correct"]) == (200, "accepted", True)
+    assert right.json()["predicted"] == "setosa" and right.json()["version"] == "v1"
+    assert (wrong.status_code, wrong.json()["correct"], wrong.json()["predicted"]) == (
         200,
-        "correct",
-        "setosa",
-    )
-    assert (wrong.status_code, wrong.json()["outcome"], wrong.json()["predicted"]) == (
-        200,
-        "incorrect",
+        False,
         "virginica",
     )
-    assert (again.status_code, again.json()["outcome"]) == (200, "duplicate")
+    assert (again.status_code, again.json()["outcome"]) == (409, "duplicate")
     assert (unknown.status_code, unknown.json()["outcome"]) == (404, "unknown_request")
     assert "no prediction logged" in unknown.json()["detail"]
     assert bad_label.status_code == 400  # label is an enum of the model's classes in the schema
     assert "'setosa', 'versicolor' or 'virginica'" in bad_label.json()["detail"][0]["msg"]
     assert bad_id.status_code == 400
-    after = {o: count(o) for o in before}
-    assert {o: after[o] - before[o] for o in before} == {
-        "correct": 1,
-        "incorrect": 1,
-        "duplicate": 1,
-        "unknown_request": 1,
-    }
+    assert no_token.status_code == 401 and no_token.headers["WWW-Authenticate"].startswith("Bearer")
+    after = {o: labels_count(stable, o) for o in outcomes}
+    assert {o: after[o] - before[o] for o in outcomes} == {
+        "accepted": 2, "duplicate": 1, "unknown_request": 1, "invalid": 2, "unauthorized": 1,
+    }  # fmt: skip
 
 
-def _accuracy_from_counters(server: BentoServer, labels: dict, send) -> float:
-    correct0 = server.metric("modelrollout_feedback_total", **labels, outcome="correct")
-    incorrect0 = server.metric("modelrollout_feedback_total", **labels, outcome="incorrect")
-    send()
-    correct = server.metric("modelrollout_feedback_total", **labels, outcome="correct") - correct0
-    incorrect = server.metric("modelrollout_feedback_total", **labels, outcome="incorrect") - incorrect0
-    assert correct + incorrect > 0
-    return correct / (correct + incorrect)
+def test_feedback_without_a_configured_token_is_disabled(iris_store, tmp_path):  # noqa: F811
+    with bento_servers([BentoSpec(iris_store, "v1", feedback_token=None)], workdir=tmp_path) as (server,):
+        request_id = predict(server, [SETOSA_ROW]).json()["request_id"]
+        refused = feedback(server, {"request_id": request_id, "label": "setosa"})
+        assert refused.status_code == 403 and "no token configured" in refused.json()["error"]
+        assert "labels (/feedback) must reach this very pod" in server.log_tail(200)  # no shared store
+
+
+def _figures(server: BentoServer) -> dict[str, float]:
+    asked = time.time()
+
+    def fresh() -> dict[str, float] | None:
+        text = server.metrics_text()
+        values = {n: metric_value(text, f"modelrollout_ground_truth_{n}") for n in ("labelled", "correct")}
+        updated = metric_value(text, "modelrollout_ground_truth_updated_timestamp_seconds")
+        return values if updated > asked else None
+
+    return wait_until(fresh, timeout=10, interval=0.2, what=f"fresh figures on {server.url}")
+
+
+def _accuracy_from_figures(server: BentoServer, send) -> float:
+    """correct / labelled over the labels ``send`` adds, read from the gauges the checks query."""
+    before = _figures(server)
+    judged = send()
+    after = _figures(server)
+    assert after["labelled"] - before["labelled"] == judged > 0
+    return (after["correct"] - before["correct"]) / judged
 
 
 def _predict_and_feed_back(server: BentoServer, rows, truth, *, chunk: int) -> int:
@@ -190,27 +212,21 @@ def _predict_and_feed_back(server: BentoServer, rows, truth, *, chunk: int) -> i
             continue
         request_id = response.json()["request_id"]
         for row in range(len(response.json()["predictions"])):
-            feedback = server.post(
-                "/feedback", json={"request_id": request_id, "label": truth[start + row], "row": row}
-            )
-            assert feedback.json()["outcome"] in ("correct", "incorrect")
+            answer = feedback(server, {"request_id": request_id, "label": truth[start + row], "row": row})
+            assert answer.json()["outcome"] == "accepted"
             judged += 1
     return judged
 
 
-def test_accuracy_from_feedback_counters_separates_good_and_degraded_models(stable, faulty):
+def test_accuracy_figures_separate_good_and_degraded_models(stable, faulty):
     from sklearn.datasets import load_iris
 
     iris = load_iris()
     rows = iris.data.tolist()
     truth = [str(iris.target_names[t]) for t in iris.target]
 
-    good = _accuracy_from_counters(
-        stable, LABELS_V1, lambda: _predict_and_feed_back(stable, rows, truth, chunk=50)
-    )
-    degraded = _accuracy_from_counters(
-        faulty, LABELS_V2, lambda: _predict_and_feed_back(faulty, rows, truth, chunk=10)
-    )
+    good = _accuracy_from_figures(stable, lambda: _predict_and_feed_back(stable, rows, truth, chunk=50))
+    degraded = _accuracy_from_figures(faulty, lambda: _predict_and_feed_back(faulty, rows, truth, chunk=10))
     assert good >= 0.9
     assert degraded <= 0.6
 
@@ -238,8 +254,8 @@ def test_injected_errors_are_500s_with_request_ids_and_not_counted_as_prediction
         results = list(pool.map(lambda i: _timed_predict(faulty, f"err-{i}")[1], range(24)))
     statuses = [r.status_code for r in results]
     assert set(statuses) == {200, 500}, statuses  # 50% injected: both with overwhelming probability
-    for i, response in enumerate(results):
-        assert response.headers["X-Request-ID"] == f"err-{i}"
+    assigned = [r.headers["X-Request-ID"] for r in results]
+    assert len(set(assigned)) == len(results) and "err-0" not in assigned  # every answer, 500s too
     errors = faulty.metric("bentoml_service_request_total", endpoint="/predict", http_response_code="500")
     rows = faulty.metric("modelrollout_predictions_total", **LABELS_V2, path="model")
     assert errors - errors_before == statuses.count(500)

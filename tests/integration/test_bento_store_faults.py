@@ -57,6 +57,9 @@ def servers(iris_store, store_file, tmp_path_factory):  # noqa: F811
         "MODELROLLOUT_TABLE": "iris", "MODELROLLOUT_STORE_DSN": f"sqlite:///{store_file}",
         "MODELROLLOUT_STORE_TIMEOUT_S": str(DEADLINE_S), "MODELROLLOUT_STORE_UNREADY_AFTER_S": str(UNREADY_AFTER_S),
         "MODELROLLOUT_LOG_FORMAT": "json",
+        # the prediction log elsewhere: writing it would switch the store file to WAL, where the
+        # holder of BEGIN EXCLUSIVE no longer blocks readers
+        "MODELROLLOUT_GROUND_TRUTH_DSN": f"sqlite:///{store_file.parent / 'ground-truth.sqlite'}",
     }  # fmt: skip
     specs = [
         BentoSpec(iris_store, "v1", env={**env, "MODELROLLOUT_MODE": mode}) for mode in ("hybrid", "batch")

@@ -5,7 +5,9 @@ through ``PrometheusProvider``) judge two real ``bentoml serve`` processes - sta
 model v1, canary a challenger - scraped every second by a real Prometheus with the target labels a
 PodMonitor would add. A load generator stands in for the router: it splits live traffic by the
 weight the last decision asked for and feeds the true label of every prediction back through
-``/feedback``, so accuracy comes from delayed ground truth as in production.
+``/feedback`` (with the bearer token), so accuracy comes from ground truth as in production: all
+servers log to one shared SQLite store and export the figures of their version every second,
+which the accuracy check reads by ``model_version``.
 
 What is replaced is only the cluster: each tick reports both tracks ready, the stable track on the
 version the stable process runs, and the weight the load generator currently applies as settled.
@@ -29,9 +31,16 @@ import pytest
 from modelrollout.api import conditions as R
 from modelrollout.api.spec import parse_spec
 from modelrollout.api.status import CheckResult
-from modelrollout.rollout import analysis
-from modelrollout.rollout.templates import SAMPLES, render
-from tests.integration.bentoproc import BentoServer, BentoSpec, ModelSpec, bento_servers, trained_store
+from modelrollout.rollout import analysis, ground_truth
+from modelrollout.rollout.templates import render
+from tests.integration.bentoproc import (
+    FEEDBACK_TOKEN,
+    BentoServer,
+    BentoSpec,
+    ModelSpec,
+    bento_servers,
+    trained_store,
+)
 from tests.integration.loadgen import LoadGenerator
 from tests.integration.prometheus import PrometheusServer, ScrapeTarget, running_prometheus
 from tests.integration.rollout_loop import NAME, NAMESPACE, RolloutLoop, finished, track_labels
@@ -93,11 +102,15 @@ def servers(tmp_path_factory) -> Iterator[dict[str, BentoServer]]:
         tmp_path_factory.mktemp("canary-store"),
         [ModelSpec("v1"), ModelSpec("v2"), ModelSpec("v3", quality="degraded")],
     )
+    shared = {
+        "MODELROLLOUT_GROUND_TRUTH_DSN": f"sqlite:///{tmp_path_factory.mktemp('canary-log')}/truth.sqlite",
+        "MODELROLLOUT_GROUND_TRUTH_PERIOD_SECONDS": "1",
+    }
     specs = {
-        "stable": BentoSpec(store, "v1"),
-        "healthy": BentoSpec(store, "v2", track="canary"),
-        "slow": BentoSpec(store, "v2", track="canary", inject_latency_ms=INJECTED_LATENCY_MS),
-        "degraded": BentoSpec(store, "v3", track="canary"),
+        "stable": BentoSpec(store, "v1", env=shared),
+        "healthy": BentoSpec(store, "v2", track="canary", env=shared),
+        "slow": BentoSpec(store, "v2", track="canary", inject_latency_ms=INJECTED_LATENCY_MS, env=shared),
+        "degraded": BentoSpec(store, "v3", track="canary", env=shared),
     }
     with bento_servers(list(specs.values()), workdir=tmp_path_factory.mktemp("canary-bentos")) as running:
         yield dict(zip(specs, running, strict=True))
@@ -111,8 +124,8 @@ def stage(
     stable track has a full window of samples (relative checks need a stable value)."""
     with ExitStack() as stack:
         targets = [
-            ScrapeTarget(stable.target, track_labels("stable")),
-            ScrapeTarget(canary.target, track_labels("canary")),
+            ScrapeTarget(stable.target, track_labels("stable", version=stable.spec.version)),
+            ScrapeTarget(canary.target, track_labels("canary", version=canary.spec.version)),
         ]
         prom = stack.enter_context(running_prometheus(targets, workdir=tmp_path))
         load = stack.enter_context(
@@ -121,10 +134,11 @@ def stage(
                 canary_url=canary.url,
                 rate_per_s=RATE_PER_S,
                 max_seconds=SCENARIO_TIMEOUT_S + 60,
+                feedback_token=FEEDBACK_TOKEN,
             )
         )
         stable_samples = render(
-            SAMPLES["feedback"],
+            ground_truth.SAMPLES["accuracy"],
             analysis.variables(
                 namespace=NAMESPACE, name=NAME, track="stable", version="v1", interval=INTERVAL
             ),
@@ -211,7 +225,8 @@ def test_degraded_canary_is_rolled_back_by_the_accuracy_gate(servers, tmp_path):
         assert accuracy.verdict == "fail" and accuracy.samples >= MIN_SAMPLES
         assert accuracy.value < 0.7 and accuracy.stable_value > 0.85
         assert ">= 0.7" in accuracy.threshold and "stable - 0.25" in accuracy.threshold
-        assert "accuracy" in r.message and "modelrollout_feedback_total" in r.message
+        assert "accuracy" in r.message and "modelrollout_ground_truth_correct" in r.message
+        assert 'model_version="v3"' in r.message and accuracy.coverage is not None and accuracy.coverage > 0.5
         failed_runs = [a for a in loop.analyses if any(c.verdict == "fail" for c in a)]
         assert len(failed_runs) == 2 and all(check(a, "accuracy").verdict == "fail" for a in failed_runs)
         # The labels really went through /feedback and were judged by the servers.

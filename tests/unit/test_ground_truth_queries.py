@@ -113,3 +113,20 @@ def test_a_request_check_has_no_coverage():
 
     result = run(check("latency-p99", max=0.5), Requests())
     assert result.coverage is None and result.verdict == "pass"
+
+
+def test_the_built_in_accuracy_check_reads_the_ground_truth_figures_not_a_feedback_counter():
+    from modelrollout.rollout.templates import SAMPLES, query_for, samples_query_for
+
+    assert query_for("accuracy", None) == G.TEMPLATES["accuracy"]
+    assert samples_query_for("accuracy") == G.SAMPLES["accuracy"]
+    assert "feedback" not in SAMPLES and "modelrollout_feedback_total" not in query_for("accuracy", None)
+    assert samples_query_for("latency-p99") == SAMPLES["requests"]
+
+
+def test_accuracy_is_a_ground_truth_check_with_labelled_count_and_coverage():
+    result = run(check("accuracy", min=0.9), Figures(predictions=1000, labelled=200, correct=190))
+    assert result.verdict == "pass" and result.value == 0.95
+    assert result.samples == 200 and result.coverage == 0.2
+    waiting = run(check("accuracy", min=0.9), Figures(predictions=1000, labelled=12, correct=12))
+    assert waiting.verdict == "inconclusive" and "12 labelled predictions < minLabels 50" in waiting.message

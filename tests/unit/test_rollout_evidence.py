@@ -180,9 +180,10 @@ def test_a_stable_value_of_plus_inf_never_lets_a_canary_pass():
 
 def test_an_infinite_canary_value_is_inconclusive_not_a_pass():
     minimum = {**ANALYSIS, "metrics": [{"name": "acc", "template": "accuracy", "min": 0.9}]}
-    # the accuracy value query has outcome="correct"; its samples query counts labelled feedback
+    # the accuracy value query reads the correct figure; its samples query the labelled one
     s = Measured(
-        one_step(pause="1m", analysis=minimum), lambda q: math.inf if 'outcome="correct"' in q else 100.0
+        one_step(pause="1m", analysis=minimum),
+        lambda q: math.inf if "modelrollout_ground_truth_correct" in q else 100.0,
     )
     s.start()
     s.run(60)

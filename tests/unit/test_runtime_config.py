@@ -4,14 +4,21 @@ from __future__ import annotations
 
 import pytest
 
-from modelrollout.runtime.config import DEFAULT_PREDICTION_LOG_SIZE, ConfigError, RuntimeConfig
+from modelrollout.runtime.config import (
+    DEFAULT_PREDICTION_LOG_QUEUE,
+    DEFAULT_RETENTION_S,
+    ConfigError,
+    RuntimeConfig,
+)
 
 
 def test_defaults_when_nothing_is_set():
     config = RuntimeConfig.from_env({})
     assert config.track == "stable"
     assert config.model_name is None and config.model_version is None and config.model_tag is None
-    assert config.prediction_log_size == DEFAULT_PREDICTION_LOG_SIZE
+    assert config.prediction_log_queue == DEFAULT_PREDICTION_LOG_QUEUE == 10_000
+    assert config.retention_s == DEFAULT_RETENTION_S == 7 * 24 * 3600 and config.figures_period_s == 15
+    assert config.feedback_token is None and config.token is None and config.positive_class is None
     assert config.inject_latency_ms == 0 and config.inject_error_rate == 0
 
 
@@ -22,7 +29,11 @@ def test_reads_every_variable():
             "MODELROLLOUT_MODEL_VERSION": "v2",
             "MODELROLLOUT_TRACK": "canary",
             "MODELROLLOUT_MODEL_TAG": "iris-classifier:v2",
-            "MODELROLLOUT_PREDICTION_LOG_SIZE": "500",
+            "MODELROLLOUT_PREDICTION_LOG_QUEUE": "500",
+            "MODELROLLOUT_GROUND_TRUTH_RETENTION_SECONDS": "3600",
+            "MODELROLLOUT_GROUND_TRUTH_PERIOD_SECONDS": "2.5",
+            "MODELROLLOUT_POSITIVE_CLASS": "fraud",
+            "MODELROLLOUT_FEEDBACK_TOKEN": "s3cret-token-0123456789",
             "MODELROLLOUT_INJECT_LATENCY_MS": "250",
             "MODELROLLOUT_INJECT_ERROR_RATE": "0.25",
             "UNRELATED": "ignored",
@@ -30,7 +41,8 @@ def test_reads_every_variable():
     )
     assert (config.model_name, config.model_version, config.track) == ("iris-classifier", "v2", "canary")
     assert config.model_tag == "iris-classifier:v2"
-    assert config.prediction_log_size == 500
+    assert (config.prediction_log_queue, config.retention_s, config.figures_period_s) == (500, 3600, 2.5)
+    assert config.positive_class == "fraud" and config.token == "s3cret-token-0123456789"
     assert config.inject_latency_ms == 250.0
     assert config.inject_error_rate == 0.25
 
@@ -49,7 +61,12 @@ def test_empty_values_count_as_unset():
         ({"MODELROLLOUT_INJECT_ERROR_RATE": "nan"}, "MODELROLLOUT_INJECT_ERROR_RATE='nan'"),
         ({"MODELROLLOUT_INJECT_LATENCY_MS": "-1"}, "MODELROLLOUT_INJECT_LATENCY_MS='-1'"),
         ({"MODELROLLOUT_INJECT_LATENCY_MS": "slow"}, "MODELROLLOUT_INJECT_LATENCY_MS='slow'"),
-        ({"MODELROLLOUT_PREDICTION_LOG_SIZE": "0"}, "MODELROLLOUT_PREDICTION_LOG_SIZE='0'"),
+        ({"MODELROLLOUT_PREDICTION_LOG_QUEUE": "0"}, "MODELROLLOUT_PREDICTION_LOG_QUEUE='0'"),
+        (
+            {"MODELROLLOUT_GROUND_TRUTH_RETENTION_SECONDS": "0"},
+            "MODELROLLOUT_GROUND_TRUTH_RETENTION_SECONDS='0'",
+        ),
+        ({"MODELROLLOUT_GROUND_TRUTH_PERIOD_SECONDS": "0"}, "MODELROLLOUT_GROUND_TRUTH_PERIOD_SECONDS='0'"),
         ({"MODELROLLOUT_MODEL_VERSION": "v 2"}, "MODELROLLOUT_MODEL_VERSION='v 2'"),
     ],
 )
@@ -133,3 +150,16 @@ def test_limits_are_read_from_their_variables():
 def test_bad_limits_are_refused_naming_the_variable(env, named):
     with pytest.raises(ConfigError, match=named):
         RuntimeConfig.from_env(env)
+
+
+def test_a_short_feedback_token_is_refused_without_showing_it():
+    with pytest.raises(ConfigError, match="MODELROLLOUT_FEEDBACK_TOKEN=\\(secret\\): must be 16") as info:
+        RuntimeConfig.from_env({"MODELROLLOUT_FEEDBACK_TOKEN": "hunter2"})
+    assert "hunter2" not in str(info.value)
+
+
+def test_the_feedback_token_never_shows_in_the_config_repr():
+    config = RuntimeConfig.from_env({"MODELROLLOUT_FEEDBACK_TOKEN": "never-print-this-token"})
+    assert "never-print-this-token" not in repr(config) and "never-print-this-token" not in str(config)
+    filled = config.with_model_defaults(model_name="iris", model_version="v1")
+    assert filled.token == "never-print-this-token"

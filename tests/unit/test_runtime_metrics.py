@@ -6,8 +6,9 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from modelrollout.runtime.metrics import FEEDBACK_METRIC, PREDICTIONS_METRIC, runtime_metrics
-from modelrollout.runtime.prediction_log import OUTCOMES, Origin
+from modelrollout.runtime.ground_truth.metrics import LABELS_TOTAL, LOG_DROPPED, log_counters
+from modelrollout.runtime.ground_truth.records import OUTCOMES, Origin
+from modelrollout.runtime.metrics import PREDICTIONS_METRIC, runtime_metrics
 
 CANARY = Origin(model="iris-classifier", version="v2", track="canary")
 
@@ -38,16 +39,17 @@ def test_predictions_are_counted_per_row_with_model_version_track_and_path():
     assert got[key(PREDICTIONS_METRIC, **base, path="lookup")] == 2
 
 
-def test_feedback_is_counted_by_outcome():
+def test_labels_are_counted_by_outcome_without_version_labels():
+    """A label may judge another pod's (or version's) prediction: counted where it was received."""
     registry = CollectorRegistry()
-    metrics = runtime_metrics(registry)
-    for outcome in ("correct", "correct", "incorrect", "unknown_request"):
-        metrics.count_feedback(CANARY, outcome=outcome)
+    counters = log_counters(registry)
+    for outcome in ("accepted", "accepted", "duplicate", "unknown_request"):
+        counters.count_label(outcome)
     got = samples(registry)
-    base = {"model": "iris-classifier", "version": "v2", "track": "canary"}
-    assert got[key(FEEDBACK_METRIC, **base, outcome="correct")] == 2
-    assert got[key(FEEDBACK_METRIC, **base, outcome="incorrect")] == 1
-    assert got[key(FEEDBACK_METRIC, **base, outcome="unknown_request")] == 1
+    assert got[key(LABELS_TOTAL, outcome="accepted")] == 2
+    assert got[key(LABELS_TOTAL, outcome="duplicate")] == 1
+    assert got[key(LABELS_TOTAL, outcome="unknown_request")] == 1
+    assert log_counters(registry) is counters  # registered once per registry
 
 
 def test_initialise_creates_zero_series_so_rate_sees_the_first_increment():
@@ -56,20 +58,32 @@ def test_initialise_creates_zero_series_so_rate_sees_the_first_increment():
     got = samples(registry)
     base = {"model": "iris-classifier", "version": "v2", "track": "canary"}
     assert got[key(PREDICTIONS_METRIC, **base, path="model")] == 0
+
+
+def test_log_counters_start_with_every_outcome_and_drop_reason_at_zero():
+    registry = CollectorRegistry()
+    log_counters(registry)
+    got = samples(registry)
     for outcome in OUTCOMES:
-        assert got[key(FEEDBACK_METRIC, **base, outcome=outcome)] == 0
+        assert got[key(LABELS_TOTAL, outcome=outcome)] == 0
+    for reason in ("queue_full", "store_error"):
+        assert got[key(LOG_DROPPED, reason=reason)] == 0
 
 
 @pytest.mark.parametrize(
     ("call", "message"),
     [
         (lambda m: m.count_predictions(CANARY, path="cache", rows=1), "unknown prediction path 'cache'"),
-        (lambda m: m.count_feedback(CANARY, outcome="maybe"), "unknown feedback outcome 'maybe'"),
     ],
 )
 def test_unknown_label_values_are_refused(call, message):
     with pytest.raises(ValueError, match=message):
         call(runtime_metrics(CollectorRegistry()))
+
+
+def test_unknown_label_outcomes_are_refused():
+    with pytest.raises(ValueError, match="unknown label outcome 'maybe'"):
+        log_counters(CollectorRegistry()).count_label("maybe")
 
 
 def test_default_metrics_are_created_once_per_process():

@@ -1,4 +1,4 @@
-"""Request ids: caller ids are kept when safe, replaced otherwise, and echoed on every response."""
+"""Request ids: the server assigns every request its own; a caller's id is only kept beside it."""
 
 from __future__ import annotations
 
@@ -9,10 +9,11 @@ import pytest
 from modelrollout.runtime.requestid import (
     MAX_REQUEST_ID_LENGTH,
     RequestIdMiddleware,
+    client_request_id,
+    client_request_id_from_scope,
     is_valid_request_id,
     new_request_id,
     request_id_from_scope,
-    resolve_request_id,
     validate_request_id,
 )
 
@@ -20,7 +21,7 @@ from modelrollout.runtime.requestid import (
 @pytest.mark.parametrize("value", ["abc", "a" * MAX_REQUEST_ID_LENGTH, "order-42:item/7", "~!#$%&'*+.^_`|"])
 def test_visible_ascii_ids_up_to_128_chars_are_valid(value):
     assert is_valid_request_id(value)
-    assert resolve_request_id(value) == value
+    assert client_request_id(value) == value
     assert validate_request_id(value) == value
 
 
@@ -28,11 +29,9 @@ def test_visible_ascii_ids_up_to_128_chars_are_valid(value):
     "value",
     ["", "a" * (MAX_REQUEST_ID_LENGTH + 1), "has space", "tab\there", "new\nline", "caf\u00e9", "\x00", None],
 )
-def test_unsafe_ids_are_invalid_and_replaced_by_a_fresh_one(value):
+def test_unsafe_caller_ids_are_invalid_and_not_kept(value):
     assert not is_valid_request_id(value)
-    resolved = resolve_request_id(value)
-    assert resolved != value
-    assert re.fullmatch(r"[0-9a-f]{32}", resolved)
+    assert client_request_id(value) is None
 
 
 def test_new_ids_are_uuid4_hex_and_unique():
@@ -82,17 +81,28 @@ def _echo_app(status=200):
     return app, seen
 
 
-async def test_middleware_keeps_a_valid_caller_id_and_echoes_it_once():
+async def test_middleware_assigns_its_own_id_and_keeps_the_callers_beside_it():
+    """A caller's X-Request-ID never becomes the key: reusing another client's id claims nothing."""
     app, seen = _echo_app()
-    start, _ = await _call(RequestIdMiddleware(app), [(b"X-Request-ID", b"caller-7")])
-    assert seen["request_id"] == "caller-7"
-    assert [v for n, v in start["headers"] if n == b"x-request-id"] == [b"caller-7"]
+    start, scope = await _call(RequestIdMiddleware(app), [(b"X-Request-ID", b"caller-7")])
+    assert re.fullmatch(r"[0-9a-f]{32}", seen["request_id"])
+    assert client_request_id_from_scope(scope) == "caller-7"
+    assert [v for n, v in start["headers"] if n == b"x-request-id"] == [seen["request_id"].encode()]
 
 
-async def test_middleware_replaces_an_invalid_id_and_sets_header_on_errors_too():
+async def test_two_requests_with_the_same_caller_id_get_different_ids():
+    app, seen = _echo_app()
+    await _call(RequestIdMiddleware(app), [(b"X-Request-ID", b"same")])
+    first = seen["request_id"]
+    await _call(RequestIdMiddleware(app), [(b"X-Request-ID", b"same")])
+    assert seen["request_id"] != first
+
+
+async def test_middleware_drops_an_invalid_caller_id_and_sets_header_on_errors_too():
     app, seen = _echo_app(status=500)
-    start, _ = await _call(RequestIdMiddleware(app), [(b"x-request-id", b"bad id with spaces")])
+    start, scope = await _call(RequestIdMiddleware(app), [(b"x-request-id", b"bad id with spaces")])
     assert start["status"] == 500
+    assert client_request_id_from_scope(scope) is None
     assert re.fullmatch(r"[0-9a-f]{32}", seen["request_id"])
     assert [v for n, v in start["headers"] if n == b"x-request-id"] == [seen["request_id"].encode()]
 

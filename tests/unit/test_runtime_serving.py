@@ -1,4 +1,4 @@
-"""ServingRuntime: what happens around each model call (logging, counting, feedback, faults)."""
+"""ServingRuntime: what happens around each model call (logging, counting, faults)."""
 
 from __future__ import annotations
 
@@ -11,24 +11,36 @@ from prometheus_client import CollectorRegistry
 from modelrollout.runtime.config import RuntimeConfig
 from modelrollout.runtime.faults import FaultInjector, InjectedFault, should_fail
 from modelrollout.runtime.metrics import runtime_metrics
-from modelrollout.runtime.prediction_log import InMemoryPredictionLog, Origin
 from modelrollout.runtime.serving import ServingRuntime
 
 
-def make_runtime(registry=None, **env) -> tuple[ServingRuntime, CollectorRegistry]:
+def make_runtime(registry=None, log=None, **env) -> tuple[ServingRuntime, CollectorRegistry]:
     registry = registry or CollectorRegistry()
     config = RuntimeConfig.from_env({f"MODELROLLOUT_{k.upper()}": str(v) for k, v in env.items()})
     config = config.with_model_defaults(model_name="iris-classifier", model_version="v1")
-    return ServingRuntime(config, metrics=runtime_metrics(registry), rng=random.Random(7)), registry
+    runtime = ServingRuntime(config, metrics=runtime_metrics(registry), log=log, rng=random.Random(7))
+    return runtime, registry
 
 
 def value(registry: CollectorRegistry, name: str, **labels: str) -> float:
     return registry.get_sample_value(name, labels) or 0.0
 
 
+class ListSink:
+    """Collects what the runtime queues for the prediction log."""
+
+    def __init__(self) -> None:
+        self.rows: list[tuple] = []
+
+    def put(self, rows) -> bool:
+        self.rows.extend(rows)
+        return True
+
+
 def test_predictions_are_logged_counted_and_receipted():
-    runtime, registry = make_runtime(track="canary")
-    receipt = runtime.after_prediction("r1", ["setosa", "virginica"])
+    sink = ListSink()
+    runtime, registry = make_runtime(track="canary", log=sink)
+    receipt = runtime.after_prediction("r1", ["setosa", "virginica"], client_request_id="order-7")
     assert (receipt.request_id, receipt.model, receipt.version, receipt.track) == (
         "r1",
         "iris-classifier",
@@ -37,7 +49,18 @@ def test_predictions_are_logged_counted_and_receipted():
     )
     labels = {"model": "iris-classifier", "version": "v1", "track": "canary"}
     assert value(registry, "modelrollout_predictions_total", **labels, path="model") == 2
-    assert runtime.log.judge("r1", row=1, actual="virginica").outcome == "correct"
+    assert [(r[0], r[1], r[3:6], r[6], r[7], r[8]) for r in sink.rows] == [
+        ("r1", 0, ("iris-classifier", "v1", "canary"), None, "setosa", "order-7"),
+        ("r1", 1, ("iris-classifier", "v1", "canary"), None, "virginica", "order-7"),
+    ]
+    assert all(abs(r[2] - time.time()) < 5 for r in sink.rows)
+
+
+def test_lookup_answers_are_logged_with_their_keys_and_unanswered_keys_are_not():
+    sink = ListSink()
+    runtime, _ = make_runtime(log=sink)
+    runtime.log_predictions("r2", ["a", None, 1.5], keys=[17, 18, {"user": 7, "region": "eu"}])
+    assert [(r[1], r[6], r[7]) for r in sink.rows] == [(0, "17", "a"), (2, '{"region":"eu","user":7}', "1.5")]
 
 
 def test_hybrid_rows_are_counted_per_path():
@@ -54,53 +77,9 @@ def test_paths_must_match_the_number_of_predictions():
         runtime.after_prediction("r1", ["a", "b", "c"], paths=["lookup", "model"])
 
 
-def test_feedback_counts_correct_incorrect_unknown_and_duplicate():
-    runtime, registry = make_runtime()
-    runtime.after_prediction("r1", ["setosa", "virginica"])
-    assert runtime.feedback("r1", label="setosa").outcome == "correct"
-    assert runtime.feedback("r1", label="setosa", row=1).outcome == "incorrect"
-    assert runtime.feedback("r1", label="setosa").outcome == "duplicate"
-    assert runtime.feedback("nope", label="setosa").outcome == "unknown_request"
-    labels = {"model": "iris-classifier", "version": "v1", "track": "stable"}
-    for outcome in ("correct", "incorrect", "duplicate", "unknown_request"):
-        assert value(registry, "modelrollout_feedback_total", **labels, outcome=outcome) == 1, outcome
-
-
-def test_feedback_is_counted_against_the_version_that_predicted():
-    """With a shared log, a stable pod receiving feedback for a canary prediction credits the canary."""
-    shared = InMemoryPredictionLog(capacity=10)
-    shared.record("r1", ["setosa"], origin=Origin(model="iris-classifier", version="v2", track="canary"))
-    registry = CollectorRegistry()
-    config = RuntimeConfig.from_env({}).with_model_defaults(model_name="iris-classifier", model_version="v1")
-    runtime = ServingRuntime(config, metrics=runtime_metrics(registry), log=shared)
-    runtime.feedback("r1", label="setosa")
-    canary = {"model": "iris-classifier", "version": "v2", "track": "canary"}
-    stable = {"model": "iris-classifier", "version": "v1", "track": "stable"}
-    assert value(registry, "modelrollout_feedback_total", **canary, outcome="correct") == 1
-    assert value(registry, "modelrollout_feedback_total", **stable, outcome="correct") == 0
-
-
-@pytest.mark.parametrize(
-    ("request_id", "row", "message"), [("a b", 0, "visible ASCII"), ("r1", -1, "row must be")]
-)
-def test_bad_feedback_input_is_refused_without_counting(request_id, row, message):
-    runtime, registry = make_runtime()
-    with pytest.raises(ValueError, match=message):
-        runtime.feedback(request_id, label="setosa", row=row)
-    labels = {"model": "iris-classifier", "version": "v1", "track": "stable"}
-    assert value(registry, "modelrollout_feedback_total", **labels, outcome="unknown_request") == 0
-
-
 def test_runtime_needs_a_model_name_and_version():
     with pytest.raises(ValueError, match="with_model_defaults"):
         ServingRuntime(RuntimeConfig.from_env({}), metrics=runtime_metrics(CollectorRegistry()))
-
-
-def test_log_size_comes_from_the_environment():
-    runtime, _ = make_runtime(prediction_log_size=2)
-    runtime.after_prediction("r1", ["a", "b"])
-    runtime.after_prediction("r2", ["c"])
-    assert runtime.feedback("r1", label="a").outcome == "unknown_request"
 
 
 @pytest.mark.parametrize(
@@ -133,11 +112,3 @@ async def test_no_faults_by_default():
     assert not runtime.faults.active
     for _ in range(100):
         await runtime.before_prediction()
-
-
-def test_feedback_labels_longer_than_the_limit_are_refused():
-    runtime, _ = make_runtime(max_label_chars=8)
-    runtime.after_prediction("r1", ["setosa"])
-    assert runtime.feedback("r1", label="setosa").outcome == "correct"
-    with pytest.raises(ValueError, match="MODELROLLOUT_MAX_LABEL_CHARS"):
-        runtime.feedback("r1", label="x" * 9)

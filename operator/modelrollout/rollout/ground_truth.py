@@ -1,5 +1,5 @@
 """PromQL of the ground-truth checks: figures the serving pods compute from the shared
-prediction log and its labels (see runtime/ground_truth.py for the producer side).
+prediction log and its labels (runtime/ground_truth/ is the producer side).
 
 Each serving pod exports the figures of its own model version, computed from the shared store,
 as gauges without version labels; the PodMonitor's target labels (`namespace`,

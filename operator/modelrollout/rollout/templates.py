@@ -1,11 +1,13 @@
 """PromQL templates for the built-in checks, rendered strictly.
 
-BentoML's metrics (`bentoml_service_request_*`, labels `endpoint`, `http_response_code`) and
-the runtime's feedback counter (`modelrollout_feedback_total{outcome}`) are selected by the
-target labels a PodMonitor (or the scrape config) adds: `namespace`, `modelrollout_deployment`,
-`track`; requests also by the bento's API paths (`analysis.endpoints`, a regex matcher built
-from escaped literals). Ranges are the check's `{{window}}`. A missing variable is an error,
-never an empty string: an empty selector would silently measure every model in the cluster.
+BentoML's metrics (`bentoml_service_request_*`, labels `endpoint`, `http_response_code`) are
+selected by the target labels a PodMonitor (or the scrape config) adds: `namespace`,
+`modelrollout_deployment`, `track`; requests also by the bento's API paths (`analysis.endpoints`,
+a regex matcher built from escaped literals). Ranges are the check's `{{window}}`. The
+ground-truth checks (accuracy, mae, rmse, precision, recall, false-positive-rate) read the
+figures the serving pods export, by `model_version`: `rollout/ground_truth.py`. A missing
+variable is an error, never an empty string: an empty selector would silently measure every
+model in the cluster.
 """
 
 from __future__ import annotations
@@ -20,7 +22,6 @@ REQUESTS = f'bentoml_service_request_total{{{SELECTOR}, endpoint=~"{{{{endpoints
 DURATION_BUCKETS = (
     f'bentoml_service_request_duration_seconds_bucket{{{SELECTOR}, endpoint=~"{{{{endpoints}}}}"}}'
 )
-FEEDBACK = f"modelrollout_feedback_total{{{SELECTOR}"
 WINDOW = "[{{window}}]"
 
 TEMPLATES: dict[str, str] = {
@@ -33,23 +34,16 @@ TEMPLATES: dict[str, str] = {
         f'(sum(rate({REQUESTS[:-1]}, http_response_code=~"5.."}}{WINDOW})) or vector(0))'
         f" / sum(rate({REQUESTS}{WINDOW}))"
     ),
-    "accuracy": (
-        f'(sum(increase({FEEDBACK}, outcome="correct"}}{WINDOW})) or vector(0))'
-        f' / sum(increase({FEEDBACK}, outcome=~"correct|incorrect"}}{WINDOW}))'
-    ),
 }
 
 # How many observations stand behind a value (compared with minSamples). A custom check names
 # its own (`samplesQuery`), or opts out explicitly with minSamples: 0 and a reason.
 SAMPLES: dict[str, str] = {
     "requests": f"sum(increase({REQUESTS}{WINDOW}))",
-    "feedback": f'sum(increase({FEEDBACK}, outcome=~"correct|incorrect"}}{WINDOW}))',
 }
 
 
 def samples_query_for(template: str) -> str | None:
-    if template == "accuracy":
-        return SAMPLES["feedback"]
     if G.is_ground_truth(template):
         return G.SAMPLES[template]
     if template == "custom":

@@ -5,9 +5,9 @@ where a module glues to it. Submodules (import what you need; this package impor
 ``prometheus_client`` is not loaded before BentoML sets up its multiprocess directory):
 
 - ``config``: the ``MODELROLLOUT_*`` environment as a validated model
-- ``requestid``: ``X-Request-ID`` validation, generation and the ASGI middleware that echoes it
-- ``prediction_log``: bounded request id -> prediction memory for the feedback join
-- ``metrics``: ``modelrollout_predictions_total`` and ``modelrollout_feedback_total``
+- ``requestid``: server-assigned request ids (``X-Request-ID``) and the ASGI middleware that sets them
+- ``ground_truth``: the shared prediction log, ``/feedback`` (bearer token), the figures as gauges
+- ``metrics``: ``modelrollout_predictions_total``
 - ``faults``: test-only latency and error injection
 - ``serving``: :class:`~modelrollout.runtime.serving.ServingRuntime`, which ties them together
 - ``lookup`` (+ ``lookup_metrics``): answers from a published prediction table, hybrid fallback
@@ -16,5 +16,6 @@ where a module glues to it. Submodules (import what you need; this package impor
 - ``routes``: BentoML's request metrics labelled by route template (``other`` for unknown paths)
 - ``logsafe``: escaped, rate-limited, optionally JSON log lines; client errors at INFO
 - ``openapi``: the served OpenAPI document with every status and its body
-- ``store`` / ``batch``: prediction stores and the batch runner
+- ``store`` / ``batch``: prediction stores (and the prediction log's tables), the batch runner and
+  ``modelrollout-batch labels import``
 """

@@ -15,8 +15,8 @@ Variables (all optional):
     ``stable`` (default) or ``canary``: which side of a rollout this pod serves.
 ``MODELROLLOUT_MODEL_TAG``
     BentoML model tag to load, e.g. ``iris-classifier:v2``; each bento picks its own default.
-``MODELROLLOUT_PREDICTION_LOG_SIZE``
-    How many recent predictions (rows) the feedback join remembers (default 100000).
+``MODELROLLOUT_DEPLOYMENT``
+    The ModelDeployment this pod serves (informational; set by the operator).
 ``MODELROLLOUT_INJECT_LATENCY_MS``
     Test-only fault injection: milliseconds of sleep added to every prediction (default 0).
 ``MODELROLLOUT_INJECT_ERROR_RATE``
@@ -43,6 +43,21 @@ Limits (what one client can cost the pod; see ``bentos/iris/README.md`` for the 
     A lookup-only (batch mode) pod reports unready on ``/readyz`` once its store has failed for this
     long (default 30 s; 0 never). Hybrid pods stay ready: they answer from the model.
 
+Ground truth (see ``modelrollout.runtime.ground_truth``; the store comes from
+``MODELROLLOUT_GROUND_TRUTH_DSN``, else ``MODELROLLOUT_STORE_DSN``, read in ``ground_truth.settings``):
+
+``MODELROLLOUT_PREDICTION_LOG_QUEUE``
+    Rows waiting to be written to the prediction log (default 10000); when full, new records are
+    dropped and counted, never the request.
+``MODELROLLOUT_GROUND_TRUTH_RETENTION_SECONDS``
+    Predictions and labels older than this are deleted (default 7 days): by time, never by count.
+``MODELROLLOUT_GROUND_TRUTH_PERIOD_SECONDS``
+    How often this pod recomputes the figures of its version from the shared store (default 15).
+``MODELROLLOUT_POSITIVE_CLASS``
+    The positive class: with it, the confusion-matrix figures are exported too.
+``MODELROLLOUT_FEEDBACK_TOKEN``
+    Bearer token ``/feedback`` requires (at least 16 characters). Unset: ``/feedback`` answers 403.
+
 Logs:
 
 ``MODELROLLOUT_LOG_FORMAT``
@@ -56,14 +71,19 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 ENV_VARS: dict[str, str] = {
     "model_name": "MODELROLLOUT_MODEL_NAME",
     "model_version": "MODELROLLOUT_MODEL_VERSION",
     "track": "MODELROLLOUT_TRACK",
     "model_tag": "MODELROLLOUT_MODEL_TAG",
-    "prediction_log_size": "MODELROLLOUT_PREDICTION_LOG_SIZE",
+    "deployment": "MODELROLLOUT_DEPLOYMENT",
+    "prediction_log_queue": "MODELROLLOUT_PREDICTION_LOG_QUEUE",
+    "retention_s": "MODELROLLOUT_GROUND_TRUTH_RETENTION_SECONDS",
+    "figures_period_s": "MODELROLLOUT_GROUND_TRUTH_PERIOD_SECONDS",
+    "positive_class": "MODELROLLOUT_POSITIVE_CLASS",
+    "feedback_token": "MODELROLLOUT_FEEDBACK_TOKEN",
     "inject_latency_ms": "MODELROLLOUT_INJECT_LATENCY_MS",
     "inject_error_rate": "MODELROLLOUT_INJECT_ERROR_RATE",
     "max_body_bytes": "MODELROLLOUT_MAX_BODY_BYTES",
@@ -77,7 +97,10 @@ ENV_VARS: dict[str, str] = {
     "client_error_logs_per_s": "MODELROLLOUT_CLIENT_ERROR_LOGS_PER_S",
 }
 
-DEFAULT_PREDICTION_LOG_SIZE = 100_000
+DEFAULT_PREDICTION_LOG_QUEUE = 10_000
+DEFAULT_RETENTION_S = 7 * 24 * 3600
+MIN_TOKEN_CHARS = 16
+SECRETS = frozenset({"feedback_token"})
 DEFAULT_MAX_BODY_BYTES = 1 << 20
 DEFAULT_MAX_ROWS = 1000
 # BentoML's request timeout (``traffic.timeout`` of the service); store calls must end well before it.
@@ -102,7 +125,13 @@ class RuntimeConfig(BaseModel):
     model_version: str | None = Field(default=None, pattern=_LABEL_PATTERN)
     track: Track = "stable"
     model_tag: str | None = Field(default=None, min_length=1, max_length=128)
-    prediction_log_size: int = Field(default=DEFAULT_PREDICTION_LOG_SIZE, ge=1, le=10_000_000)
+    deployment: str | None = Field(default=None, max_length=253)
+    prediction_log_queue: int = Field(default=DEFAULT_PREDICTION_LOG_QUEUE, ge=1, le=10_000_000)
+    retention_s: int = Field(default=DEFAULT_RETENTION_S, ge=1, le=10 * 366 * 86_400)
+    figures_period_s: float = Field(default=15.0, ge=0.1, le=86_400.0, allow_inf_nan=False)
+    positive_class: str | None = Field(default=None, min_length=1, max_length=256)
+    # A secret: never shown by repr() or in validation errors (see from_env).
+    feedback_token: SecretStr | None = Field(default=None, min_length=MIN_TOKEN_CHARS, max_length=4096)
     inject_latency_ms: float = Field(default=0.0, ge=0.0, le=60_000.0, allow_inf_nan=False)
     inject_error_rate: float = Field(default=0.0, ge=0.0, le=1.0, allow_inf_nan=False)
     max_body_bytes: int = Field(default=DEFAULT_MAX_BODY_BYTES, ge=1024, le=64 << 20)
@@ -133,7 +162,10 @@ class RuntimeConfig(BaseModel):
             for error in exc.errors(include_url=False):
                 field = str(error["loc"][0]) if error["loc"] else "?"
                 var = ENV_VARS.get(field, field)
-                problems.append(f"{var}={raw.get(field)!r}: {error['msg']}")
+                if field in SECRETS:  # never echo a secret, not even a wrong one
+                    problems.append(f"{var}=(secret): must be {MIN_TOKEN_CHARS}..4096 characters")
+                else:
+                    problems.append(f"{var}={raw.get(field)!r}: {error['msg']}")
             raise ConfigError("invalid serving environment: " + "; ".join(problems)) from None
 
     @property
@@ -141,6 +173,11 @@ class RuntimeConfig(BaseModel):
         """How long one store statement may wait for a lock: half the call's deadline, so a blocked
         call fails (and frees its thread) before the deadline gives up on it."""
         return self.store_timeout_s / 2
+
+    @property
+    def token(self) -> str | None:
+        """The feedback token in clear (only for the constant-time comparison)."""
+        return None if self.feedback_token is None else self.feedback_token.get_secret_value()
 
     def with_model_defaults(self, *, model_name: str, model_version: str) -> RuntimeConfig:
         """Fill name and version from the loaded model where the environment left them unset."""

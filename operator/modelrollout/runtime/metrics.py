@@ -1,16 +1,14 @@
-"""The runtime's Prometheus counters, as the canary analysis queries them.
+"""The runtime's prediction counter, as the canary analysis and the advisor query it.
 
 ``modelrollout_predictions_total{model,version,track,path}``
     Rows answered; ``path`` is ``model`` (computed now) or ``lookup`` (served from a precomputed
     table by the hybrid path). Failed requests are not counted here; BentoML's
     ``bentoml_service_request_total{http_response_code=...}`` counts them.
-``modelrollout_feedback_total{model,version,track,outcome}``
-    Ground-truth labels received, by ``outcome``: ``correct``, ``incorrect``, ``unknown_request``
-    (request id not, or no longer, in the prediction log) or ``duplicate`` (row already judged).
-    Canary accuracy over a window is
-    ``increase(..{outcome="correct"}[w]) / increase(..{outcome=~"correct|incorrect"}[w])``.
 
-Counters only: BentoML runs prometheus_client in multiprocess mode, where gauges get a ``pid``
+Ground truth (the prediction log, labels and the accuracy-type figures) has its own metrics:
+:mod:`.ground_truth.metrics`.
+
+A counter: BentoML runs prometheus_client in multiprocess mode, where gauges get a ``pid``
 label and need per-mode aggregation; counters sum across workers by themselves.
 
 ``prometheus_client`` is imported lazily, inside :func:`runtime_metrics`: BentoML sets
@@ -25,10 +23,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from .prediction_log import OUTCOMES, Origin
+from .ground_truth.records import Origin
 
 PREDICTIONS_METRIC = "modelrollout_predictions_total"
-FEEDBACK_METRIC = "modelrollout_feedback_total"
 PATHS = ("model", "lookup")
 
 _default: RuntimeMetrics | None = None
@@ -37,21 +34,15 @@ _default_lock = threading.Lock()
 
 @dataclass(frozen=True)
 class RuntimeMetrics:
-    """The two counters; create through :func:`runtime_metrics`."""
+    """The counter; create through :func:`runtime_metrics`."""
 
     predictions: Any
-    feedback: Any
 
     def count_predictions(self, origin: Origin, *, path: str, rows: int) -> None:
         if path not in PATHS:
             raise ValueError(f"unknown prediction path {path!r}; expected one of {PATHS}")
         if rows > 0:
             self.predictions.labels(origin.model, origin.version, origin.track, path).inc(rows)
-
-    def count_feedback(self, origin: Origin, *, outcome: str) -> None:
-        if outcome not in OUTCOMES:
-            raise ValueError(f"unknown feedback outcome {outcome!r}; expected one of {OUTCOMES}")
-        self.feedback.labels(origin.model, origin.version, origin.track, outcome).inc()
 
     def initialise(self, origin: Origin, *, paths: Iterable[str] = ("model",)) -> None:
         """Create the zero-valued series up front.
@@ -61,12 +52,10 @@ class RuntimeMetrics:
         """
         for path in paths:
             self.predictions.labels(origin.model, origin.version, origin.track, path)
-        for outcome in OUTCOMES:
-            self.feedback.labels(origin.model, origin.version, origin.track, outcome)
 
 
 def runtime_metrics(registry: Any = None) -> RuntimeMetrics:
-    """The process-wide counters (registered once), or fresh ones on an explicit ``registry``."""
+    """The process-wide counter (registered once), or a fresh one on an explicit ``registry``."""
     global _default
     if registry is not None:
         return _create(registry)
@@ -86,12 +75,6 @@ def _create(registry: Any) -> RuntimeMetrics:
             PREDICTIONS_METRIC,
             "Predictions (rows) answered, by model version, rollout track and serving path.",
             labelnames=("model", "version", "track", "path"),
-            registry=registry,
-        ),
-        feedback=Counter(
-            FEEDBACK_METRIC,
-            "Ground-truth labels joined to logged predictions, by outcome.",
-            labelnames=("model", "version", "track", "outcome"),
             registry=registry,
         ),
     )

@@ -28,7 +28,8 @@ log = logging.getLogger(__name__)
 REF = "#/components/schemas/{model}"
 REQUEST_ID_HEADER = {
     "X-Request-ID": {
-        "description": "The caller's request id if it was valid, else a generated one (quote it in /feedback).",
+        "description": "The id the server assigned to this request (quote it in /feedback); a caller's own "
+        "X-Request-ID is only logged next to the prediction.",
         "schema": {"type": "string"},
     }
 }
@@ -118,9 +119,11 @@ def document(
     *,
     apis: Mapping[str, tuple[type[BaseModel], Mapping[int, Status]]],
     infra: Mapping[str, Mapping[int, Status]] = {},  # noqa: B006 - read only
+    secured: Mapping[str, str] = {},  # noqa: B006 - read only
 ) -> dict[str, Any]:
     """BentoML's ``spec`` with the POST operations of ``apis`` (path -> (request model, statuses))
-    and the GET operations of ``infra`` (path -> statuses) documented from the models."""
+    and the GET operations of ``infra`` (path -> statuses) documented from the models; the POST
+    operations of ``secured`` (path -> scheme name) need a bearer token."""
     out = copy.deepcopy(dict(spec))
     components: dict[str, Any] = {}
     for path, (request, statuses) in apis.items():
@@ -141,6 +144,9 @@ def document(
             for code, status in sorted(statuses.items())
         }
     out["components"] = {"schemas": dict(sorted(components.items()))}
+    for path, scheme in secured.items():
+        out["paths"][path]["post"]["security"] = [{scheme: []}]
+        out["components"].setdefault("securitySchemes", {})[scheme] = {"type": "http", "scheme": "bearer"}
     return out
 
 

@@ -1,9 +1,12 @@
 """Request ids: the key that joins a delayed ground-truth label to the prediction it judges.
 
-A caller (or a proxy in front of the service) may send its own id in ``X-Request-ID`` so that the
-id it stores next to its business record is the one the feedback endpoint later receives. An id we
-cannot trust (too long, control characters, spaces) is replaced rather than rejected: a malformed
-tracing header must never cost a prediction.
+The server assigns every request its id (a uuid4, 32 hex characters) and returns it in the
+``X-Request-ID`` response header (and in the JSON body): that id keys the prediction log, and
+``/feedback`` quotes it. Why never the caller's: with caller-chosen keys, anyone could overwrite
+or pre-empt the log entry of another client's request by reusing its id (issue 11). A caller's own
+``X-Request-ID`` (a tracing id, an order number) is kept next to the prediction as
+``client_request_id`` when it is safe to store (1..128 visible ASCII characters), and otherwise
+ignored: a malformed tracing header never costs a prediction.
 """
 
 from __future__ import annotations
@@ -29,15 +32,9 @@ def new_request_id() -> str:
     return uuid.uuid4().hex
 
 
-def resolve_request_id(header_value: str | None) -> str:
-    """The caller's id when it is valid, otherwise a fresh one.
-
-    Why not reject: the id is an aid to correlation, not an input of the model; refusing a
-    prediction over it would turn a tracing mistake into an outage.
-    """
-    if is_valid_request_id(header_value):
-        return header_value  # type: ignore[return-value]  # checked non-None above
-    return new_request_id()
+def client_request_id(header_value: str | None) -> str | None:
+    """The caller's id when it is safe to store, else None (never an error: see the module docstring)."""
+    return header_value if is_valid_request_id(header_value) else None
 
 
 def validate_request_id(value: str) -> str:
@@ -60,19 +57,27 @@ def validate_request_id(value: str) -> str:
 # including the 400s and 500s that BentoML produces before or instead of running the endpoint.
 
 _SCOPE_STATE_KEY = "modelrollout_request_id"
+_CLIENT_STATE_KEY = "modelrollout_client_request_id"
 _HEADER_BYTES = REQUEST_ID_HEADER.lower().encode("ascii")
 
 
 def request_id_from_scope(scope: dict) -> str | None:
-    """The id :class:`RequestIdMiddleware` chose for this request (None outside the middleware)."""
+    """The id :class:`RequestIdMiddleware` assigned to this request (None outside the middleware)."""
     return scope.get("state", {}).get(_SCOPE_STATE_KEY)
 
 
-class RequestIdMiddleware:
-    """Resolve ``X-Request-ID`` once per HTTP request and echo it on the response.
+def client_request_id_from_scope(scope: dict) -> str | None:
+    """The caller's own ``X-Request-ID`` when it was safe to keep (None otherwise)."""
+    return scope.get("state", {}).get(_CLIENT_STATE_KEY)
 
-    The chosen id is stored in the ASGI scope's ``state`` (what Starlette exposes as
-    ``request.state``); endpoints read it with :func:`request_id_from_scope`.
+
+class RequestIdMiddleware:
+    """Assign every HTTP request a fresh id and send it back in ``X-Request-ID``.
+
+    The id (and the caller's own header, if valid) is stored in the ASGI scope's ``state`` (what
+    Starlette exposes as ``request.state``); endpoints read them with :func:`request_id_from_scope`
+    and :func:`client_request_id_from_scope`. A caller's ``X-Request-ID`` never comes back as the
+    response's: the response header is always the id the server assigned.
     """
 
     def __init__(self, app) -> None:
@@ -85,8 +90,10 @@ class RequestIdMiddleware:
         header = next(
             (value for name, value in scope.get("headers", []) if name.lower() == _HEADER_BYTES), None
         )
-        request_id = resolve_request_id(header.decode("latin-1") if header is not None else None)
-        scope.setdefault("state", {})[_SCOPE_STATE_KEY] = request_id
+        request_id = new_request_id()
+        state = scope.setdefault("state", {})
+        state[_SCOPE_STATE_KEY] = request_id
+        state[_CLIENT_STATE_KEY] = client_request_id(header.decode("latin-1") if header is not None else None)
         encoded = request_id.encode("ascii")
 
         async def send_with_id(message) -> None:

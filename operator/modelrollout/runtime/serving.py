@@ -2,7 +2,7 @@
 
 A bento's service class holds one :class:`ServingRuntime` and stays thin: it parses the request,
 asks the runtime for faults, calls its own model function, and hands the labels back here to be
-logged and counted. Keeping the model call outside lets a hybrid service answer some rows from a
+logged (queued for the shared prediction log: :mod:`.ground_truth.writer`) and counted. Keeping the model call outside lets a hybrid service answer some rows from a
 precomputed table (``path="lookup"``) and the rest from the model (``path="model"``) with the same
 bookkeeping.
 """
@@ -12,12 +12,25 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 from .config import RuntimeConfig
 from .faults import FaultInjector
+from .ground_truth.records import Origin, Record, records
 from .metrics import RuntimeMetrics
-from .prediction_log import FeedbackVerdict, InMemoryPredictionLog, Origin, PredictionLog
-from .requestid import validate_request_id
+
+
+class PredictionSink(Protocol):
+    """Where logged predictions go: :class:`~.ground_truth.writer.PredictionLogWriter` in a bento."""
+
+    def put(self, rows: Sequence[Record]) -> bool: ...
+
+
+class DiscardingSink:
+    """No prediction log (tests of the counters; a process that logs nothing)."""
+
+    def put(self, rows: Sequence[Record]) -> bool:
+        return True
 
 
 @dataclass(frozen=True)
@@ -38,7 +51,7 @@ class ServingRuntime:
         config: RuntimeConfig,
         *,
         metrics: RuntimeMetrics,
-        log: PredictionLog | None = None,
+        log: PredictionSink | None = None,
         rng: random.Random | None = None,
         paths: Sequence[str] = ("model",),
     ) -> None:
@@ -50,7 +63,7 @@ class ServingRuntime:
         self.config = config
         self.origin = Origin(model=config.model_name, version=config.model_version, track=config.track)
         self.metrics = metrics
-        self.log = log if log is not None else InMemoryPredictionLog(capacity=config.prediction_log_size)
+        self.log: PredictionSink = log if log is not None else DiscardingSink()
         self.faults = FaultInjector(
             latency_ms=config.inject_latency_ms,
             error_rate=config.inject_error_rate,
@@ -63,9 +76,10 @@ class ServingRuntime:
         await self.faults.apply()
 
     def after_prediction(
-        self, request_id: str, labels: Sequence[str], *, paths: str | Sequence[str] = "model"
-    ) -> PredictionReceipt:
-        """Log the labels for the feedback join and count them per path.
+        self, request_id: str, labels: Sequence[str], *, paths: str | Sequence[str] = "model",
+        client_request_id: str | None = None,
+    ) -> PredictionReceipt:  # fmt: skip
+        """Log the labels for the ground-truth join and count them per path.
 
         ``paths`` is one path for all rows, or one per row (hybrid: lookup hits and model misses).
         """
@@ -74,8 +88,19 @@ class ServingRuntime:
             raise ValueError(f"got {len(row_paths)} paths for {len(labels)} predictions")
         for path in dict.fromkeys(row_paths):
             self.metrics.count_predictions(self.origin, path=path, rows=row_paths.count(path))
-        self.log.record(request_id, labels, origin=self.origin)
+        self.log_predictions(request_id, labels, client_request_id=client_request_id)
         return self.receipt(request_id)
+
+    def log_predictions(
+        self, request_id: str, predictions: Sequence[Any], *, keys: Sequence[Any] | None = None,
+        client_request_id: str | None = None,
+    ) -> bool:  # fmt: skip
+        """Queue the rows for the shared log (never waits; False when the queue dropped them).
+        A ``None`` prediction (a lookup key nobody answered) is not logged; its row index is kept."""
+        rows = records(
+            request_id, predictions, origin=self.origin, keys=keys, client_request_id=client_request_id
+        )
+        return self.log.put(rows)
 
     def receipt(self, request_id: str) -> PredictionReceipt:
         return PredictionReceipt(
@@ -84,21 +109,3 @@ class ServingRuntime:
             version=self.origin.version,
             track=self.origin.track,
         )
-
-    def feedback(self, request_id: str, *, label: str, row: int = 0) -> FeedbackVerdict:
-        """Join a true label to the logged prediction and count the outcome.
-
-        Counted against the version that made the prediction (the log's origin), so a shared log
-        behind several pods still attributes accuracy to the right side of a rollout; an unknown
-        request is counted against this process's own labels.
-        """
-        validate_request_id(request_id)
-        if not label or len(label) > self.config.max_label_chars:
-            raise ValueError(
-                f"label must be 1..{self.config.max_label_chars} characters (MODELROLLOUT_MAX_LABEL_CHARS)"
-            )
-        if row < 0:
-            raise ValueError(f"row must be >= 0, got {row}")
-        verdict = self.log.judge(request_id, row=row, actual=label)
-        self.metrics.count_feedback(verdict.origin or self.origin, outcome=verdict.outcome)
-        return verdict

@@ -8,6 +8,7 @@
     modelrollout-batch publish --table user_scores --run-id R   # retry a publish (shards all done)
     modelrollout-batch status --table user_scores [--run-id R]
     modelrollout-batch cleanup --table user_scores --keep-versions 3
+    modelrollout-batch labels import --input labels.csv --by request_id   # ground truth (labels_cli.py)
 
 Every option has an environment variable default, so one pod template serves all runs:
 ``MODELROLLOUT_STORE_DSN`` (see :mod:`..store.factory`), ``MODELROLLOUT_RUN_ID`` (set it from the
@@ -37,6 +38,7 @@ from pydantic import ValidationError
 from ..store.factory import open_store, redact, resolve_store_url
 from ..store.naming import InvalidName, RunConflict, StoreError
 from . import report as run_report
+from .labels_cli import add_labels_command, cmd_labels_import
 from .predictor import PredictorError, feature_order, load_bentoml_model, load_entrypoint
 from .readers import InputError, InputSpec
 from .runner import DEFAULT_CHUNK_ROWS, RunConfig, RunResult, make_judge, run_batch
@@ -81,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     cleanup.add_argument("--keep-versions", type=int, default=3)
     cleanup.add_argument("--stale-after-hours", type=float, default=24.0, help="must exceed the longest run")
+    add_labels_command(sub)
     return parser
 
 
@@ -267,6 +270,8 @@ def cmd_cleanup(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None, *, handle_sigterm: bool = True) -> int:
     """Console entry point; ``handle_sigterm=False`` when called in-process (tests keep their handler)."""
     args = build_parser().parse_args(argv)
+    if args.command == "labels":
+        return cmd_labels_import(args)
     if args.command == "run":
         if handle_sigterm:
             signal.signal(signal.SIGTERM, _on_sigterm)

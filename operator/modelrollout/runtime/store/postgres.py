@@ -30,14 +30,16 @@ import pyarrow.csv as pacsv
 from psycopg import errors
 
 from .naming import quote_ident
+from .predlog import INCOMING, INCOMING_COLUMNS, PredictionLogTables
 from .runs import SqlStore
 from .urls import redact
 
 _CSV = pacsv.WriteOptions(include_header=False, batch_size=8192)
 
 
-class PostgresStore(SqlStore):
+class PostgresStore(PredictionLogTables, SqlStore):
     ph = "%s"
+    log_real_type = "DOUBLE PRECISION"
     column_types = {"int": "BIGINT", "float": "DOUBLE PRECISION", "str": "TEXT", "bool": "BOOLEAN"}
     ts_type = "TIMESTAMPTZ"
     shard_type = "SMALLINT"
@@ -101,6 +103,28 @@ class PostgresStore(SqlStore):
 
     def _after_seal(self, cur: Any, physical: str) -> None:
         cur.execute(f"ANALYZE {quote_ident(physical)}")
+
+    def _bulk_insert(self, cur: Any, table: str, columns: Any, rows: Any, *, ignore_conflicts: bool) -> int:
+        """One INSERT of column arrays (``unnest``): one round trip and one statement for any count."""
+        names = ", ".join(name for name, _ in columns)
+        arrays = ", ".join(f"%s::{kind}[]" for _, kind in columns)
+        conflict = " ON CONFLICT DO NOTHING" if ignore_conflicts else ""
+        values = [list(column) for column in zip(*rows, strict=True)] if rows else [[] for _ in columns]
+        cur.execute(f"INSERT INTO {table} ({names}) SELECT * FROM unnest({arrays}){conflict}", values)
+        return cur.rowcount
+
+    def _delete_batch(self, cur: Any, table: str, *, cutoff: float, limit: int) -> int:
+        cur.execute(
+            f"DELETE FROM {table} WHERE ctid = ANY(ARRAY(SELECT ctid FROM {table} WHERE ts < %s LIMIT %s))",
+            (cutoff, limit),
+        )
+        return cur.rowcount
+
+    def _create_incoming(self, cur: Any) -> None:
+        cols = ", ".join(f"{name} {'DOUBLE PRECISION' if kind == 'float8' else 'INTEGER' if kind == 'int' else 'TEXT'}"
+                         for name, kind in INCOMING_COLUMNS)  # fmt: skip
+        cur.execute(f"CREATE TEMP TABLE IF NOT EXISTS {INCOMING} ({cols})")
+        cur.execute(f"DELETE FROM {INCOMING}")
 
     def iter_query(self, sql: str, *, chunk_rows: int) -> tuple[list[str], Iterator[list[tuple]]]:
         """A server-side cursor in a read-only transaction on a connection of its own."""

@@ -32,6 +32,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .naming import StoreError, quote_ident
+from .predlog import INCOMING, INCOMING_COLUMNS, PredictionLogTables
 from .runs import SqlStore
 
 BUSY_TIMEOUT_S = 60.0  # writers (batch runs): wait long for the single writer lock
@@ -39,21 +40,27 @@ REOPEN_CHECK_S = 1.0
 log = logging.getLogger(__name__)
 
 
-class SqliteStore(SqlStore):
+class SqliteStore(PredictionLogTables, SqlStore):
     ph = "?"
     column_types = {"int": "INTEGER", "float": "REAL", "str": "TEXT", "bool": "INTEGER"}
     ts_type = "TEXT"
     shard_type = "INTEGER"
 
     def __init__(
-        self, path: str | Path, *, busy_timeout_s: float | None = None, clock=time.monotonic
-    ) -> None:
+        self, path: str | Path, *, busy_timeout_s: float | None = None, clock=time.monotonic,
+        reader: bool | None = None, watch_file: bool | None = None,
+    ) -> None:  # fmt: skip
+        """``reader`` (default: whether ``busy_timeout_s`` is given) opens the file for serving
+        lookups; the prediction log passes ``reader=False`` with a short busy timeout: it writes,
+        but never waits long for the lock. ``watch_file`` (default: ``reader``) re-opens the file
+        when it is replaced, so a long-lived process never keeps using a deleted file."""
         path = Path(path)
         if str(path) in ("", ":memory:"):
             raise StoreError("the SQLite store needs a file path (each thread opens its own connection)")
         super().__init__(f"sqlite:///{path}")
         self.path = path
-        self.reader = busy_timeout_s is not None
+        self.reader = busy_timeout_s is not None if reader is None else reader
+        self.watch_file = self.reader if watch_file is None else watch_file
         self.busy_timeout_s = BUSY_TIMEOUT_S if busy_timeout_s is None else busy_timeout_s
         self.generation = 0
         self._clock = clock
@@ -73,12 +80,16 @@ class SqliteStore(SqlStore):
 
     def _conn(self) -> sqlite3.Connection:
         """This thread's connection, re-opened when the file at the path is no longer the one it opened."""
-        if self.reader:
+        if self.watch_file:
             generation = self._check_file()
             if getattr(self._local, "generation", generation) != generation:
                 self.release_thread()
             self._local.generation = generation
-        return super()._conn()
+        conn = super()._conn()
+        if self.watch_file and self._file is None:  # checked before the file existed: the one opened
+            with self._file_lock:
+                self._file = self._file or file_identity(self.path)
+        return conn
 
     def _check_file(self) -> int:
         """The current generation; stats the path at most every REOPEN_CHECK_S (one syscall)."""
@@ -150,6 +161,28 @@ class SqliteStore(SqlStore):
     def _table_exists(self, cur: Any, physical: str) -> bool:
         cur.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (physical,))
         return cur.fetchone() is not None
+
+    def _bulk_insert(self, cur: Any, table: str, columns: Any, rows: Any, *, ignore_conflicts: bool) -> int:
+        names = ", ".join(name for name, _ in columns)
+        conflict = " ON CONFLICT DO NOTHING" if ignore_conflicts else ""
+        before = cur.connection.total_changes
+        cur.executemany(
+            f"INSERT INTO {table} ({names}) VALUES ({', '.join('?' * len(columns))}){conflict}", rows
+        )
+        return cur.connection.total_changes - before
+
+    def _delete_batch(self, cur: Any, table: str, *, cutoff: float, limit: int) -> int:
+        cur.execute(
+            f"DELETE FROM {table} WHERE rowid IN (SELECT rowid FROM {table} WHERE ts < ? LIMIT ?)",
+            (cutoff, limit),
+        )
+        return cur.rowcount
+
+    def _create_incoming(self, cur: Any) -> None:
+        cols = ", ".join(f"{name} {'TEXT' if kind == 'text' else 'INTEGER' if kind == 'int' else 'REAL'}"
+                         for name, kind in INCOMING_COLUMNS)  # fmt: skip
+        cur.execute(f"CREATE TEMP TABLE IF NOT EXISTS {INCOMING} ({cols})")
+        cur.execute(f"DELETE FROM {INCOMING}")
 
     def _decode_prediction(self, kind: str, value: Any) -> Any:
         return bool(value) if kind == "bool" and value is not None else value
