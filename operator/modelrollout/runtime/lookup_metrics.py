@@ -8,9 +8,10 @@ pod's worker processes (no ``pid`` label), which is what the live advisor's ``ma
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 from typing import Any
+
+from .registries import once_per_registry
 
 BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 FALLBACK_REASONS = ("timeout", "error", "busy")
@@ -25,21 +26,15 @@ class LookupMetrics:
     table_info: Any  # gauge {table, run_id, model_version}
 
 
-_cache: dict[int, tuple[Any, LookupMetrics]] = {}
-_lock = threading.Lock()
-
-
 def lookup_metrics(registry: Any = None) -> LookupMetrics:
     """The lookup metrics on ``registry`` (created on first use, with their zero series)."""
-    import prometheus_client as pc
 
-    registry = pc.REGISTRY if registry is None else registry
-    with _lock:
-        cached = _cache.get(id(registry))
-        if cached is None or cached[0] is not registry:
-            cached = (registry, _create(pc, registry))
-            _cache[id(registry)] = cached
-    return cached[1]
+    def create(reg: Any) -> LookupMetrics:
+        import prometheus_client as pc
+
+        return _create(pc, reg)
+
+    return once_per_registry("lookup", registry, create)
 
 
 def _create(pc: Any, registry: Any) -> LookupMetrics:

@@ -33,6 +33,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
+from .registries import once_per_registry
 from .store.naming import StoreError
 
 T = TypeVar("T")
@@ -188,24 +189,18 @@ class StoreCalls:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
 
-_counters: dict[int, tuple[Any, Any]] = {}
-_counters_lock = threading.Lock()
-
-
 def store_error_counter(registry: Any = None) -> Any:
     """``modelrollout_store_errors_total{reason}``, registered once per registry, zero series created."""
-    import prometheus_client
 
-    registry = prometheus_client.REGISTRY if registry is None else registry
-    with _counters_lock:
-        cached = _counters.get(id(registry))
-        if cached is None or cached[0] is not registry:
-            counter = prometheus_client.Counter(
-                STORE_ERRORS, "Prediction-store calls that failed, timed out or were refused (busy).",
-                ["reason"], registry=registry,
-            )  # fmt: skip
-            for reason in REASONS:
-                counter.labels(reason)
-            cached = (registry, counter)
-            _counters[id(registry)] = cached
-    return cached[1]
+    def create(reg: Any) -> Any:
+        import prometheus_client
+
+        counter = prometheus_client.Counter(
+            STORE_ERRORS, "Prediction-store calls that failed, timed out or were refused (busy).",
+            ["reason"], registry=reg,
+        )  # fmt: skip
+        for reason in REASONS:
+            counter.labels(reason)
+        return counter
+
+    return once_per_registry("store-errors", registry, create)

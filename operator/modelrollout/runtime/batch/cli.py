@@ -165,16 +165,7 @@ def parse_key_types(items: Sequence[str]) -> dict[str, str]:
 
 
 def _emit(report: dict[str, Any], report_file: str | None) -> int:
-    text = run_report.render(report)
-    print(text, flush=True)
-    if report_file:
-        try:
-            with open(report_file, "w", encoding="utf-8") as fh:
-                fh.write(text)
-        except OSError as exc:
-            print(f"{PROG}: warning: cannot write report to {report_file}: {exc}", file=sys.stderr)
-    if report.get("error"):
-        print(f"{PROG}: {report['status']}: {report['error']}", file=sys.stderr)
+    run_report.emit(report, run_report.render(report), report_file=report_file, prog=PROG)
     return run_report.exit_code(report["status"])
 
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import time
 from typing import Any
 
@@ -29,6 +28,7 @@ from ..store.factory import open_log_store, redact, store_kind
 from ..store.naming import StoreError
 from .labels import ImportSpec, check_columns, import_labels, parse_duration, parse_time, read_records
 from .readers import InputError, InputSpec
+from .report import emit
 
 PROG = "modelrollout-batch labels import"
 STORE_VARS = ("MODELROLLOUT_GROUND_TRUTH_DSN", "MODELROLLOUT_STORE_DSN")
@@ -132,14 +132,5 @@ def cmd_labels_import(args: argparse.Namespace) -> int:
 
 
 def _emit(report: dict[str, Any], report_file: str | None, code: int) -> int:
-    text = json.dumps(report, sort_keys=True)
-    print(text, flush=True)
-    if report_file:
-        try:
-            with open(report_file, "w", encoding="utf-8") as fh:
-                fh.write(text)
-        except OSError as exc:
-            print(f"{PROG}: warning: cannot write report to {report_file}: {exc}", file=sys.stderr)
-    if report.get("error"):
-        print(f"{PROG}: {report['status']}: {report['error']}", file=sys.stderr)
+    emit(report, json.dumps(report, sort_keys=True), report_file=report_file, prog=PROG)
     return code

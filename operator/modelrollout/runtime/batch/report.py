@@ -19,6 +19,7 @@ Statuses and exit codes:
 from __future__ import annotations
 
 import json
+import sys
 from typing import Any
 
 from ..store.base import PublishedVersion
@@ -130,3 +131,18 @@ def _cut(text: str | None, size: int) -> str | None:
     if text is None or len(text) <= size:
         return text
     return text[: size - 3] + "..."
+
+
+def emit(report: dict[str, Any], text: str, *, report_file: str | None, prog: str) -> None:
+    """Print a run's JSON report (the termination message reads stdout's last line), copy it
+    to `report_file` when asked (a warning, never a failure, if it cannot be written), and say
+    the error on stderr."""
+    print(text, flush=True)
+    if report_file:
+        try:
+            with open(report_file, "w", encoding="utf-8") as fh:
+                fh.write(text)
+        except OSError as exc:
+            print(f"{prog}: warning: cannot write report to {report_file}: {exc}", file=sys.stderr)
+    if report.get("error"):
+        print(f"{prog}: {report['status']}: {report['error']}", file=sys.stderr)

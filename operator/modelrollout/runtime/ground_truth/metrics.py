@@ -27,6 +27,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..registries import once_per_registry
 from .records import OUTCOMES
 
 LOG_WRITTEN = "modelrollout_prediction_log_written_total"
@@ -64,22 +65,9 @@ class LogCounters:
         self.labels.labels(outcome).inc()
 
 
-_cache: dict[int, tuple[Any, LogCounters]] = {}
-_lock = threading.Lock()
-
-
 def log_counters(registry: Any = None) -> LogCounters:
     """The counters, registered once per registry (default: the process's), zero series created."""
-    import prometheus_client
-
-    registry = prometheus_client.REGISTRY if registry is None else registry
-    with _lock:
-        cached = _cache.get(id(registry))
-        if cached is None or cached[0] is not registry:
-            counters = _create(registry)
-            cached = (registry, counters)
-            _cache[id(registry)] = cached
-    return cached[1]
+    return once_per_registry("prediction-log", registry, _create)
 
 
 def _create(registry: Any) -> LogCounters:
