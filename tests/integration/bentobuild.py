@@ -6,8 +6,8 @@
 - :func:`bentoml_build`: plain ``bentoml build bentos/<name>`` from the repository root (BentoML
   refuses files outside its working directory, and the wheel is outside the bento's folder),
   offline: any attempt to reach a package index fails fast.
-- :func:`wheel_python`: a virtualenv holding only the modelrollout wheel the built bento carries
-  (``env/python/wheels``), installed as the image's ``install.sh`` installs it, with the other
+- :func:`wheel_python`: a virtualenv holding only a modelrollout wheel (:func:`bento_wheel`: the one
+  a built bento carries in ``env/python/wheels``, installed as the image's ``install.sh`` does), with the other
   packages visible through a ``.pth`` line (``site``: this venv's site-packages, or a directory with
   only some of them). A ``.pth`` line adds a directory without processing the ``.pth`` files in it,
   so the editable install of this checkout is not visible there: ``import modelrollout`` finds
@@ -87,15 +87,20 @@ def site_packages() -> Path:
     return Path(sysconfig.get_paths()["purelib"])
 
 
-def wheel_python(built: Path, workdir: Path, *, site: Path | None) -> Path:
-    """A virtualenv with the built bento's modelrollout wheel installed; returns its python."""
+def bento_wheel(built: Path) -> Path:
+    """The modelrollout wheel a built bento carries (``env/python/wheels``)."""
     wheels = sorted((built / "env" / "python" / "wheels").glob("modelrollout-*.whl"))
     assert len(wheels) == 1, f"the bento carries {wheels}, not one modelrollout wheel"
+    return wheels[0]
+
+
+def wheel_python(wheel: Path, workdir: Path, *, site: Path | None) -> Path:
+    """A virtualenv with ``wheel`` installed (no dependencies) and ``site`` on its path; its python."""
     venv = workdir / "venv"
     run([sys.executable, "-m", "venv", "--without-pip", str(venv)], timeout=60)
     python = venv / "bin" / "python"
     run(
-        [sys.executable, "-m", "pip", "--python", str(python), "install", "-q", "--no-deps", "--no-index", str(wheels[0])],
+        [sys.executable, "-m", "pip", "--python", str(python), "install", "-q", "--no-deps", "--no-index", str(wheel)],
         env=base_env(**OFFLINE_ENV), timeout=120,
     )  # fmt: skip
     if site is not None:

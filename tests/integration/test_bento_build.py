@@ -11,6 +11,7 @@ import yaml
 
 from tests.integration.bentobuild import (
     WHEEL_NAME,
+    bento_wheel,
     bentoml_build,
     runtime_wheel,
     site_packages,
@@ -43,7 +44,11 @@ def built(iris_store, tmp_path_factory):  # noqa: F811
         IRIS_DIR, home=iris_store.home, version=BENTO_VERSION, MODELROLLOUT_MODEL_TAG=iris_store.tag("v1")
     )
     path = iris_store.home / "bentos" / "iris" / BENTO_VERSION
-    return tag, path, wheel_python(path, tmp_path_factory.mktemp("iris-wheel-env"), site=site_packages())
+    return (
+        tag,
+        path,
+        wheel_python(bento_wheel(path), tmp_path_factory.mktemp("iris-wheel-env"), site=site_packages()),
+    )
 
 
 def test_build_prints_the_bento_tag_and_references_the_chosen_model(built):

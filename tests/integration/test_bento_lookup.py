@@ -24,6 +24,7 @@ import yaml
 
 from tests.integration.batchrun import RUN_TIMEOUT_S, run_batch, write_input
 from tests.integration.bentobuild import (
+    bento_wheel,
     bentoml_build,
     run,
     runtime_wheel,
@@ -270,7 +271,7 @@ def test_a_built_bento_runs_the_batch_runner_as_its_image_would(iris_store, tmp_
     requirements = (built / "env" / "python" / "requirements.txt").read_text()
     assert "pyarrow" in requirements and "psycopg[binary]" in requirements
     assert not (built / "src" / "modelrollout").exists()  # the runtime is the wheel's, not a copy
-    python = wheel_python(built, tmp_path, site=site_packages())
+    python = wheel_python(bento_wheel(built), tmp_path, site=site_packages())
 
     bento_path = tmp_path / "bento"
     shutil.copytree(built, bento_path)

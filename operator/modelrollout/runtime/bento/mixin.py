@@ -77,10 +77,17 @@ class ModelRollout:
         paths: Sequence[str] = ("model",),
     ) -> None:  # fmt: skip
         """Start the runtime for the loaded ``model`` (a BentoML model, or ``model_name`` and
-        ``model_version``; ``MODELROLLOUT_MODEL_NAME``/``_VERSION`` win, as the operator sets them).
+        ``model_version``; ``MODELROLLOUT_MODEL_NAME``/``_VERSION`` win, as the operator sets them;
+        with none of these, the service's one ``BentoModel`` class attribute).
         ``paths``: the prediction paths counted (``("model", "lookup")`` for a hybrid service)."""
-        name, version = model_identity(self, model, model_name=model_name, model_version=model_version)
-        config = self.rollout_config.with_model_defaults(model_name=name, model_version=version)
+        config = self.rollout_config  # MODELROLLOUT_MODEL_NAME / _VERSION, when set, win
+        name, version = model_identity(
+            self,
+            model,
+            model_name=config.model_name or model_name,
+            model_version=config.model_version or model_version,
+        )
+        config = config.with_model_defaults(model_name=name, model_version=version)
         runtime = ServingRuntime(config, metrics=runtime_metrics(), paths=paths)
         calls = StoreCalls(threads=config.store_threads, deadline_s=config.store_timeout_s)
         truth = GroundTruth.start(config, origin=runtime.origin, calls=calls)
