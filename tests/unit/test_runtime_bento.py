@@ -208,3 +208,35 @@ def test_a_prediction_is_logged_counted_and_labelled_in_process(tmp_path, monkey
         assert answer.outcome == "unknown_request" and unknown.response.status_code == 404
     finally:
         service.stop_modelrollout()
+
+
+def test_the_metrics_label_every_instrumented_services_routes(monkeypatch):
+    """BentoML's metrics middleware is one class per process: two services in one module both count."""
+    from bentoml._internal.server.http import instruments
+
+    seen: list[str] = []
+
+    class FakeOriginal:
+        def __init__(self, app, **options) -> None:
+            self.app = app
+
+        async def __call__(self, scope, receive, send) -> None:
+            seen.append(scope["path"])
+
+    monkeypatch.setattr(instruments, "RunnerTrafficMetricsMiddleware", FakeOriginal)
+    instrument(service_class())
+
+    class Other(ModelRollout):
+        @bentoml.api
+        async def score(self, x: int) -> int:
+            return x
+
+    instrument(bentoml.service(Other))
+
+    async def app(scope, receive, send) -> None:
+        pass
+
+    middleware = instruments.RunnerTrafficMetricsMiddleware(app)
+    for path in ("/classify", "/score", "/feedback", "/nope"):
+        asyncio.run(middleware({"type": "http", "path": path, "method": "POST"}, None, None))
+    assert seen == ["/classify", "/score", "/feedback", "other"]

@@ -41,6 +41,9 @@ from .mixin import ModelRollout
 # and the canary latency gate compares quantiles.
 DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]
 _MARK = "__modelrollout_instrumented__"
+# BentoML's metrics middleware is one class per process: it labels the routes of every service
+# instrumented in this process (a bento whose module defines several services).
+_LABELLED_ROUTES: set[str] = set()
 
 
 def instrument(
@@ -87,7 +90,8 @@ def instrument(
     )
     build = openapi or (lambda: service_document(service, config=config, statuses=statuses or {}))
     service.add_asgi_middleware(OpenApiDocs, build=build)
-    install_endpoint_labels(routes)
+    _LABELLED_ROUTES.update(routes)
+    install_endpoint_labels(sorted(_LABELLED_ROUTES))
     return service
 
 
