@@ -11,7 +11,7 @@ KIND_CLUSTER ?= modelrollout
 IMAGE ?= modelrollout/iris:dev
 OPERATOR_IMAGE ?= modelrollout/operator:dev
 
-.PHONY: help install system-deps check test test-cluster unit handlers integration e2e crds lint format bench bench-batch bench-canary demo demo-online demo-batch demo-canary chart-lint clean
+.PHONY: help install wheel system-deps check test test-cluster unit handlers integration e2e crds lint format bench bench-batch bench-canary demo demo-online demo-batch demo-canary chart-lint clean
 
 help:
 	@echo "make demo    - train the example model, serve it, predict (deploys to a cluster when one is reachable)"
@@ -22,6 +22,7 @@ help:
 	@echo "make crds    - regenerate crds/, the chart's CRD templates and its RBAC from the code"
 	@echo "make lint    - ruff + helm lint"
 	@echo "make bench   - benchmarks, printed as tables"
+	@echo "make wheel   - build the modelrollout wheel into dist/ (what a bento's bentofile.yaml lists)"
 	@echo "make e2e     - create a kind cluster (needs Docker), load images, run tests/e2e"
 
 $(STAMP): pyproject.toml constraints.txt
@@ -32,6 +33,15 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# The package as a wheel, for bentos: their bentofile.yaml lists dist/modelrollout-<version>-py3-none-any.whl
+# under python.wheels (the package is not on a registry here). Offline: no build isolation (the dev
+# extra brings setuptools); always rebuilt from a clean build/, so a bento never packs a stale runtime.
+WHEEL_DIR ?= dist
+wheel: install
+	rm -rf build
+	$(BIN)/pip wheel -q --no-deps --no-build-isolation . -w $(WHEEL_DIR)
+	@ls $(WHEEL_DIR)/modelrollout-*.whl
 
 # Real components the tests run by hand on 127.0.0.1 (never as services): Prometheus and
 # PostgreSQL from Debian. Installed only when missing; needs root and apt.
@@ -114,11 +124,12 @@ e2e: install
 	command -v kind >/dev/null || { echo "install kind: https://kind.sigs.k8s.io"; exit 1; }
 	kind get clusters | grep -qx $(KIND_CLUSTER) || kind create cluster --name $(KIND_CLUSTER) --wait 120s
 	BENTOML_HOME=$(CURDIR)/.bentoml $(BIN)/python bentos/iris/train.py --version 1.0.0
-	tag=$$(BENTOML_HOME=$(CURDIR)/.bentoml MODELROLLOUT_MODEL_TAG=iris-classifier:1.0.0 $(BIN)/python bentos/iris/build_bento.py | tail -n 1) && \
+	$(MAKE) wheel
+	tag=$$(BENTOML_HOME=$(CURDIR)/.bentoml MODELROLLOUT_MODEL_TAG=iris-classifier:1.0.0 $(BIN)/bentoml build bentos/iris --output tag | sed -n 's/^__tag__://p' | tail -n 1) && \
 	  BENTOML_HOME=$(CURDIR)/.bentoml $(BIN)/bentoml containerize "$$tag" -t $(IMAGE)
 	kind load docker-image $(IMAGE) --name $(KIND_CLUSTER)
 	kubectl config use-context kind-$(KIND_CLUSTER)
 	MODELROLLOUT_E2E_IMAGE=$(IMAGE) $(BIN)/pytest tests/e2e -v $(PYTEST_ARGS)
 
 clean:
-	rm -rf $(VENV) $(TOOLS) .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(TOOLS) .pytest_cache .ruff_cache build $(WHEEL_DIR)

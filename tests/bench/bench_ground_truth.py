@@ -67,8 +67,8 @@ _init = IrisClassifier.inner.__init__
 
 def __init__(self):
     _init(self)
-    self.truth.stop(timeout_s=1.0)  # no writer thread, no figures thread
-    self.runtime.log = DiscardingSink()
+    self.modelrollout.truth.stop(timeout_s=1.0)  # no writer thread, no figures thread
+    self.modelrollout.runtime.log = DiscardingSink()
 
 
 IrisClassifier.inner.__init__ = __init__

@@ -106,7 +106,7 @@ _init = IrisClassifier.inner.__init__
 
 def __init__(self):
     _init(self)
-    self.store_calls = SharedPool()
+    self.modelrollout.calls = SharedPool()  # what /lookup calls the store through
 
 
 IrisClassifier.inner.__init__ = __init__

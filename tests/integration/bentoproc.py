@@ -74,19 +74,24 @@ class ModelSpec:
 
 @dataclass(frozen=True)
 class ModelStore:
-    """A BENTOML_HOME holding trained iris models, by version."""
+    """A BENTOML_HOME holding trained models of one bento (iris unless told), by version."""
 
     home: Path
     models: tuple[ModelSpec, ...]
+    model_name: str = MODEL_NAME
 
     def tag(self, version: str) -> str:
         if version not in {m.version for m in self.models}:
             raise KeyError(f"model version {version!r} was not trained into {self.home}")
-        return f"{MODEL_NAME}:{version}"
+        return f"{self.model_name}:{version}"
 
 
-def trained_store(home: Path, models: Sequence[ModelSpec], *, timeout_s: float = 120.0) -> ModelStore:
-    """Train ``models`` with bentos/iris/train.py into ``home`` (one Python process for all of them)."""
+def trained_store(
+    home: Path, models: Sequence[ModelSpec], *, timeout_s: float = 120.0, bento_dir: Path = IRIS_DIR,
+    model_name: str = MODEL_NAME,
+) -> ModelStore:  # fmt: skip
+    """Train ``models`` with ``<bento_dir>/train.py`` (``main(["--version", v, "--quality", q])``)
+    into ``home``, one Python process for all of them."""
     home.mkdir(parents=True, exist_ok=True)
     script = (
         "import sys; sys.path.insert(0, sys.argv[1]); import train\n"
@@ -96,7 +101,7 @@ def trained_store(home: Path, models: Sequence[ModelSpec], *, timeout_s: float =
     )
     specs = [f"{m.version}={m.quality}" for m in models]
     result = subprocess.run(
-        [sys.executable, "-c", script, str(IRIS_DIR), *specs],
+        [sys.executable, "-c", script, str(bento_dir), *specs],
         env=base_env(BENTOML_HOME=str(home)),
         capture_output=True,
         text=True,
@@ -105,7 +110,7 @@ def trained_store(home: Path, models: Sequence[ModelSpec], *, timeout_s: float =
     )
     if result.returncode != 0:
         raise RuntimeError(f"training failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
-    return ModelStore(home=home, models=tuple(models))
+    return ModelStore(home=home, models=tuple(models), model_name=model_name)
 
 
 # --- servers --------------------------------------------------------------------------------------
@@ -125,6 +130,7 @@ class BentoSpec:
     source_dir: Path = IRIS_DIR  # serve `service` from these sources (a benchmark's variant of the bento)
     service: str = SERVICE_TARGET
     feedback_token: str | None = FEEDBACK_TOKEN
+    python: str | None = None  # the interpreter that runs `bentoml serve` (default: this one)
 
     def serving_env(self, home: Path) -> dict[str, str]:
         extra = {
@@ -253,7 +259,17 @@ def start_bento(spec: BentoSpec, *, workdir: Path) -> BentoServer:
         target, cwd = [spec.bento], home
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "bentoml", "serve", *target, "--host", "127.0.0.1", "--port", str(port)],
+            [
+                spec.python or sys.executable,
+                "-m",
+                "bentoml",
+                "serve",
+                *target,
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+            ],
             cwd=cwd,
             env=spec.serving_env(home),
             stdout=log,

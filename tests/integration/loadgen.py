@@ -5,8 +5,9 @@
         ...
         load.stats()                 # requests and feedback per track
 
-A pacing thread sends ``rate_per_s`` ``/predict`` requests per second (one iris row each) to the
-stable or the canary server, split by the current canary ``weight`` the way a router would. The
+A pacing thread sends ``rate_per_s`` ``/predict`` requests per second (one iris row each; another
+bento: ``rows``, ``path`` and ``body``, e.g. one churn customer's named fields to ``/classify``) to
+the stable or the canary server, split by the current canary ``weight`` the way a router would. The
 split is deterministic (a smooth weighted round robin: at 20 % exactly every fifth request goes to
 the canary), so a few seconds of traffic already carry the share the analysis expects - a random
 split would make small analysis windows flaky. The rows are drawn at random (seeded) independently
@@ -28,8 +29,10 @@ import random
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 
@@ -38,8 +41,12 @@ REQUEST_TIMEOUT_S = 10.0
 
 @dataclass(frozen=True)
 class LabelledRow:
-    features: list[float]
+    features: Any  # what ``body`` turns into a request (iris: the 4 numbers of a row)
     label: str
+
+
+def iris_body(row: LabelledRow) -> dict:
+    return {"rows": [row.features]}
 
 
 def iris_rows() -> list[LabelledRow]:
@@ -87,6 +94,9 @@ class LoadGenerator:
         workers: int = 8,
         max_in_flight: int = 32,
         seed: int = 0,
+        rows: Sequence[LabelledRow] | None = None,
+        path: str = "/predict",
+        body: Callable[[LabelledRow], dict] = iris_body,
     ) -> None:
         if rate_per_s <= 0 or max_seconds <= 0 or max_requests <= 0:
             raise ValueError("rate_per_s, max_seconds and max_requests must be positive")
@@ -103,7 +113,8 @@ class LoadGenerator:
         self.feedback_urls = feedback_urls or {}
         self._feedback_turn = 0
         self.max_in_flight = max_in_flight
-        self._rows = iris_rows()
+        self._rows = list(rows) if rows is not None else iris_rows()
+        self.path, self.body = path, body
         self._rng = random.Random(seed)
         self._weight = 0
         self._lock = threading.Lock()
@@ -215,7 +226,7 @@ class LoadGenerator:
         try:
             client = self._client()
             try:
-                response = client.post(f"{url}/predict", json={"rows": [row.features]})
+                response = client.post(f"{url}{self.path}", json=self.body(row))
             except httpx.HTTPError:
                 self._count("failed", track)
                 return

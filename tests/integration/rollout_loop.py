@@ -28,9 +28,9 @@ NAMESPACE, NAME = "default", "iris"
 DEFAULT_TIMEOUT_S = 90.0
 
 
-def track_labels(track: str, *, version: str) -> dict[str, str]:
+def track_labels(track: str, *, version: str, name: str = NAME) -> dict[str, str]:
     """The target labels a PodMonitor gives a pod's series (the ground-truth checks select the version)."""
-    return {"namespace": NAMESPACE, "modelrollout_deployment": NAME, "track": track, "model_version": version}
+    return {"namespace": NAMESPACE, "modelrollout_deployment": name, "track": track, "model_version": version}
 
 
 class RolloutLoop:
@@ -44,8 +44,10 @@ class RolloutLoop:
         load: LoadGenerator,
         stable_version: str = "v1",
         stable_image: str = "reg/iris:v1",
+        name: str = NAME,
     ) -> None:
         self.spec = spec
+        self.name = name  # the ModelDeployment's name: its series' modelrollout_deployment label
         self.load = load
         self.provider = PrometheusProvider(prometheus_url, timeout=3.0)
         self.status = ModelDeploymentStatus(
@@ -62,7 +64,7 @@ class RolloutLoop:
             self.spec.rollout.analysis,
             self.provider,
             namespace=NAMESPACE,
-            name=NAME,
+            name=self.name,
             canary_version=self.spec.model.version,
             stable_version=self.status.stable_version,
             now=datetime.now(UTC),

@@ -18,12 +18,20 @@ import os
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import yaml
 
 from tests.integration.batchrun import RUN_TIMEOUT_S, run_batch, write_input
+from tests.integration.bentobuild import (
+    bento_wheel,
+    bentoml_build,
+    run,
+    runtime_wheel,
+    site_packages,
+    uv_available,
+    wheel_python,
+)
 from tests.integration.bentoproc import (
     IRIS_DIR,
     SETOSA_ROW,
@@ -239,29 +247,31 @@ def test_an_unreachable_store_is_a_503_that_names_no_password(servers):
 
 
 def test_a_built_bento_runs_the_batch_runner_as_its_image_would(iris_store, tmp_path):  # noqa: F811
-    """Build the bento, lay it out as ``bentoml containerize`` does (``$BENTO_PATH/src``, the models in
-    ``$BENTO_PATH/models``, an empty ``$BENTOML_HOME``) and run the CronJob's command through the
-    wrapper the image links to ``/usr/local/bin/modelrollout-batch``, with the operator's environment."""
-    if shutil.which("uv") is None and not Path(sys.executable).with_name("uv").exists():
+    """Build the bento (plain ``bentoml build``; the runtime comes from its wheel), lay it out as
+    ``bentoml containerize`` does (``$BENTO_PATH/src``, the models in ``$BENTO_PATH/models``, an
+    empty ``$BENTOML_HOME``, the wheel installed in the image's Python) and run the CronJob's
+    command through the wrapper the image puts in place of ``modelrollout-batch``, with the
+    operator's environment."""
+    if not uv_available():
         pytest.skip(
             "`uv` is not installed: bentoml build runs `pip install uv` first, which needs the network"
         )
-    build = subprocess.run(
-        [sys.executable, str(IRIS_DIR / "build_bento.py"), "--version", "lookup-itest"],
-        env=base_env(BENTOML_HOME=str(iris_store.home), MODELROLLOUT_MODEL_TAG=iris_store.tag("v1")),
-        capture_output=True, text=True, timeout=180, check=False,
-    )  # fmt: skip
-    assert build.returncode == 0, f"{build.stdout}\n{build.stderr}"
+    runtime_wheel()
+    bentoml_build(
+        IRIS_DIR, home=iris_store.home, version="lookup-itest", MODELROLLOUT_MODEL_TAG=iris_store.tag("v1")
+    )
     built = iris_store.home / "bentos" / "iris" / "lookup-itest"
     info = yaml.safe_load((built / "bento.yaml").read_text())
-    assert any(
-        "setup_script" in c or "script__" in c
-        for c in info["image"]["post_commands"] + info["image"]["commands"]
+    assert info["docker"]["setup_script"] == "setup-image.sh"
+    # python.wheels makes it a BentoML "v1" image: install.sh (requirements, then the wheel), then the script
+    dockerfile = (built / "env" / "docker" / "Dockerfile").read_text()
+    assert dockerfile.index("env/python/install.sh") < dockerfile.index(
+        "RUN /home/bentoml/bento/env/docker/setup_script"
     )
     requirements = (built / "env" / "python" / "requirements.txt").read_text()
     assert "pyarrow" in requirements and "psycopg[binary]" in requirements
-    for module in ("lookup.py", "store/factory.py", "store/sqlite.py", "batch/cli.py", "batch/runner.py"):
-        assert (built / "src" / "modelrollout" / "runtime" / module).is_file(), module
+    assert not (built / "src" / "modelrollout").exists()  # the runtime is the wheel's, not a copy
+    python = wheel_python(bento_wheel(built), tmp_path, site=site_packages())
 
     bento_path = tmp_path / "bento"
     shutil.copytree(built, bento_path)
@@ -270,9 +280,19 @@ def test_a_built_bento_runs_the_batch_runner_as_its_image_would(iris_store, tmp_
     (models / "latest").write_text("v1")
     wrapper = bento_path / "src" / "bin" / "modelrollout-batch"
     assert os.access(wrapper, os.X_OK)
+    # the image's setup script (after the packages): the wheel's console script becomes the wrapper
+    console_script = python.parent / "modelrollout-batch"
+    assert console_script.is_file() and not console_script.is_symlink()
+    setup = bento_path / "env" / "docker" / "setup_script"
+    run(
+        [str(setup)],
+        env={"PATH": f"{python.parent}:/usr/bin:/bin", "BENTO_PATH": str(bento_path)},
+        timeout=30,
+    )
+    assert console_script.resolve() == wrapper.resolve()
     (tmp_path / "home").mkdir()
     env = base_env(
-        PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        PATH=f"{python.parent}{os.pathsep}{os.environ.get('PATH', '')}",  # the image's python: the wheel's runtime
         HOME=str(tmp_path / "home"), BENTOML_HOME=str(tmp_path / "home"), BENTO_PATH=str(bento_path),
         BENTOML_CONTAINERIZED="true", MODELROLLOUT_MODEL_TAG="iris:1.0.0", MODELROLLOUT_RUN_ID="iris-batch-29000000",
         MODELROLLOUT_TABLE="iris_batch", MODELROLLOUT_STORE_DSN=f"sqlite:///{tmp_path}/data/predictions.sqlite",
@@ -281,8 +301,13 @@ def test_a_built_bento_runs_the_batch_runner_as_its_image_would(iris_store, tmp_
     args = ["run", "--key-columns", "id", "--report-file", str(tmp_path / "termination-log"),
             "--model-version", "1.0.0", "--input", str(bento_path / "src" / "data" / "iris-input.csv"),
             "--format", "csv", "--predictor", "batch:predictor"]  # fmt: skip
-    result = subprocess.run(
-        [str(wrapper), *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=RUN_TIMEOUT_S
+    result = subprocess.run(  # the CronJob's command, found on the image's PATH
+        ["modelrollout-batch", *args],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT_S,
     )
     assert result.returncode == 0, f"{result.stdout}\n{result.stderr}"
     report = json.loads((tmp_path / "termination-log").read_text())

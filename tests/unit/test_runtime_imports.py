@@ -44,3 +44,18 @@ def test_runtime_modules_import_neither_kopf_kubernetes_bentoml_nor_prometheus_c
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
     )
     assert json.loads(result.stdout) == []
+
+
+def test_the_bento_glue_imports_bentoml_but_neither_the_operator_nor_prometheus_client():
+    """`modelrollout.runtime.bento` is imported by a service module, before BentoML's worker set
+    PROMETHEUS_MULTIPROC_DIR: a prometheus_client imported then would hide the runtime's metrics."""
+    code = (
+        "import json, sys\n"
+        "import modelrollout.runtime.bento\n"
+        "print(json.dumps(sorted({k.split('.')[0] for k in sys.modules} & "
+        "{'kopf', 'kubernetes', 'bentoml', 'prometheus_client'})))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert json.loads(result.stdout) == ["bentoml"]

@@ -16,6 +16,8 @@ where a module glues to it. Submodules (import what you need; this package impor
 - ``routes``: BentoML's request metrics labelled by route template (``other`` for unknown paths)
 - ``logsafe``: escaped, rate-limited, optionally JSON log lines; client errors at INFO
 - ``openapi``: the served OpenAPI document with every status and its body
+- ``bento``: the glue for any BentoML service (the ``ModelRollout`` mixin, ``@instrument``); the
+  one submodule that needs ``bentoml`` (a bento's own dependency, not the runtime's)
 - ``store`` / ``batch``: prediction stores (and the prediction log's tables), the batch runner and
   ``modelrollout-batch labels import``
 """
