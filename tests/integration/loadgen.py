@@ -15,7 +15,9 @@ of the track, so neither track gets a fixed, biased subset of the data (with row
 the canary at 20 % would see the same 30 rows over and over). After each prediction it posts the
 true iris label to ``/feedback`` under the prediction's request id (with the bearer token), which
 is how ground truth reaches the accuracy figures. ``feedback_urls`` sends each label to one of those
-servers other than the one that predicted (a label reaching any pod of the deployment counts).
+servers other than the one that predicted (a label reaching any pod of the deployment counts); as a
+prediction reaches the shared log ~0.1 s after its answer, such labels want ``feedback_delay_s``:
+then a thread of its own sends each label that long after its prediction.
 ``hold_labels(True)`` keeps the labels instead (bounded, :meth:`held_labels`), as ground truth that
 arrives hours later: the caller delivers them later, through ``/feedback`` or a bulk import.
 
@@ -30,7 +32,7 @@ from __future__ import annotations
 import random
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -107,6 +109,7 @@ class LoadGenerator:
         feedback: bool = True,
         feedback_token: str | None = None,
         feedback_urls: Sequence[str] | None = None,
+        feedback_delay_s: float = 0.0,
         workers: int = 8,
         max_in_flight: int = 32,
         seed: int = 0,
@@ -130,6 +133,8 @@ class LoadGenerator:
         self._feedback_turn = 0
         self._hold = False
         self._held: list[HeldLabel] = []
+        self.feedback_delay_s = feedback_delay_s
+        self._due: deque[tuple[float, HeldLabel]] = deque()  # labels to send once due, in order
         self.max_in_flight = max_in_flight
         self._rows = iris_rows()
         self._rng = random.Random(seed)
@@ -143,6 +148,7 @@ class LoadGenerator:
         self._counts: dict[str, Counter] = {k: Counter() for k in ("sent", "ok", "5xx", "failed", "feedback")}
         self._dropped = 0
         self._thread = threading.Thread(target=self._pace, name="loadgen-pacer", daemon=True)
+        self._sender = threading.Thread(target=self._send_due, name="loadgen-labels", daemon=True)
 
     # --- control ------------------------------------------------------------------------------
 
@@ -186,13 +192,16 @@ class LoadGenerator:
     def start(self) -> LoadGenerator:
         self._started = time.monotonic()
         self._thread.start()
+        if self.feedback_delay_s > 0:
+            self._sender.start()
         return self
 
     def stop(self, *, timeout_s: float = 15.0) -> None:
         """Stop sending; wait (bounded) for requests in flight; close the clients."""
         self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=timeout_s)
+        for thread in (self._thread, self._sender):
+            if thread.is_alive():
+                thread.join(timeout=timeout_s)
         self._pool.shutdown(wait=True, cancel_futures=True)
         for client in self._clients:
             client.close()
@@ -284,6 +293,8 @@ class LoadGenerator:
             request_id = response.json()["request_id"]
             if self._hold:
                 self._keep(HeldLabel(track, url, request_id, row.label))
+            elif self.feedback and self.feedback_delay_s > 0:
+                self._later(HeldLabel(track, url, request_id, row.label))
             elif self.feedback and not self._stop.is_set():
                 self._label(client, track, url, request_id, row.label)
         finally:
@@ -294,6 +305,24 @@ class LoadGenerator:
         with self._lock:
             if len(self._held) < MAX_HELD_LABELS:
                 self._held.append(held)
+
+    def _later(self, held: HeldLabel) -> None:
+        with self._lock:
+            if len(self._due) < MAX_HELD_LABELS:
+                self._due.append((time.monotonic() + self.feedback_delay_s, held))
+            else:
+                self._counts["feedback"]["not_sent"] += 1
+
+    def _send_due(self) -> None:
+        """Send each delayed label once due (the delay is constant: the queue is in due order)."""
+        with httpx.Client(timeout=REQUEST_TIMEOUT_S, trust_env=False) as client:
+            while not self._stop.wait(timeout=0.05):
+                while not self._stop.is_set():
+                    with self._lock:
+                        if not self._due or self._due[0][0] > time.monotonic():
+                            break
+                        _, held = self._due.popleft()
+                    self._label(client, held.track, held.url, held.request_id, held.label)
 
     def _label(self, client: httpx.Client, track: str, url: str, request_id: str, label: str) -> None:
         others = [u for u in self.feedback_urls if u != url] or [url]
