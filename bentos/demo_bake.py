@@ -51,6 +51,7 @@ def bake_spec(prometheus_url: str, *, version: str):
                 "prometheus": {"address": prometheus_url},
                 "interval": "4s",
                 "minSamples": 10,
+                "failureLimit": 1,
                 "metrics": [{"name": "latency-p99", "template": "latency-p99", "max": 0.5},
                             {"name": "error-rate", "template": "error-rate", "max": 0.05}],
             },
