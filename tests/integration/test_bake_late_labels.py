@@ -4,7 +4,7 @@ Real processes, only Kubernetes replaced (``rollout_loop.py``): two stable pods 
 pods of the candidate, and two stable pods of the candidate - the stable Deployment after the
 promotion, started beforehand and idle until the loop rolls the stable track onto them (and back
 onto v1 on a bake's rollback). Every pod logs to one shared store (PostgreSQL for the rollback,
-SQLite for the success: one scenario each keeps the file near a minute) and recomputes its
+SQLite for the success: one scenario each keeps the file under 90 s) and recomputes its
 version's figures every 0.5 s; a real Prometheus scrapes them every second with a PodMonitor's
 target labels. The load generator splits traffic by the decided weight over each track's pods and
 keeps every label back: ground truth arrives late, so the canary is judged on latency and errors
