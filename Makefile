@@ -16,7 +16,7 @@ OPERATOR_IMAGE ?= modelrollout/operator:dev
 help:
 	@echo "make demo    - train the example model, serve it, predict (deploys to a cluster when one is reachable)"
 	@echo "make demo-batch  - a batch run into SQLite, then lookups from it (batch and hybrid)"
-	@echo "make demo-canary - a canary judged against a local Prometheus: rolled back, then promoted"
+	@echo "make demo-canary - canaries judged against a local Prometheus: rolled back, promoted, then a bake rolling back on late labels"
 	@echo "make test    - install everything and run unit, handler and integration tests (e2e skips without a cluster)"
 	@echo "make test-cluster - the real-API tier against the API server in KUBECONFIG (skips without one)"
 	@echo "make crds    - regenerate crds/, the chart's CRD templates and its RBAC from the code"

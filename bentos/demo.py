@@ -3,7 +3,9 @@
     python bentos/demo.py            # all: the cluster part when KUBECONFIG reaches a cluster, else the local parts
     python bentos/demo.py online     # train the example model, serve it, predict, send labels (one by one, in bulk)
     python bentos/demo.py batch      # batch run into SQLite, then lookups (batch and hybrid), a new run picked up
-    python bentos/demo.py canary     # canary rollouts judged on Prometheus: a bad model rolled back, a good one promoted
+    python bentos/demo.py canary     # canary rollouts judged on Prometheus (2 pods per track): a bad model rolled
+                                     # back, a good one promoted, then a bad one with late labels promoted and
+                                     # rolled back by its bake
     python bentos/demo.py cluster    # CRD + operator + the sample ModelDeployment on the current cluster
 
 Local parts need no cluster: models are trained into a temporary ``BENTOML_HOME``, every server
@@ -278,7 +280,7 @@ def _run(console: Console, parts: list[str], workdir: Path, stack: contextlib.Ex
         return cluster_demo(console, workdir=workdir, stack=stack)
     models = [ModelSpec("v1")]
     if "canary" in parts:
-        models += [ModelSpec("v2"), ModelSpec("v3", quality="degraded")]
+        models += [ModelSpec("v2"), ModelSpec("v3", quality="degraded"), ModelSpec("v4", quality="degraded")]
     console.print()
     store = train(console, workdir / "bentoml", models)
     servers = Servers(stack, store=store, workdir=workdir)

@@ -22,7 +22,7 @@ IRIS_DIR = REPO_ROOT / "bentos" / "iris"
 if str(REPO_ROOT) not in sys.path:  # the tests' helpers are imported as `tests.integration.*`
     sys.path.insert(0, str(REPO_ROOT))
 
-from tests.integration import loadgen, prometheus, rollout_loop  # noqa: E402
+from tests.integration import late_labels, loadgen, prometheus, rollout_loop  # noqa: E402
 from tests.integration.bentoproc import (  # noqa: E402
     FEEDBACK_TOKEN,
     SETOSA_ROW,
@@ -211,6 +211,7 @@ __all__ = [
     "base_env",
     "metric_value",
     "free_port",
+    "late_labels",
     "loadgen",
     "prometheus",
     "rollout_loop",

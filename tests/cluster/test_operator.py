@@ -6,6 +6,7 @@ restart that rewrites nothing, and manual requests that act once or are refused.
 from __future__ import annotations
 
 import json
+import secrets
 import subprocess
 import sys
 import time
@@ -241,8 +242,14 @@ SAMPLES = sorted((ROOT / "bentos").rglob("sample-*modeldeployment.yaml"))
 
 @pytest.mark.parametrize("path", SAMPLES, ids=lambda p: p.name)
 def test_every_sample_becomes_ready_as_the_readme_applies_it(path, namespace, operator_factory, fake_node):
-    """`kubectl apply -f` of a sample (with the PVC it needs), the operator cluster-wide."""
+    """`kubectl apply -f` of a sample (with the PVC it needs, and the feedback token's Secret
+    created as the sample's header says), the operator cluster-wide."""
     operator_factory()
+    for doc in yaml.safe_load_all(path.read_text()):
+        ref = ((doc or {}).get("spec", {}).get("groundTruth") or {}).get("feedbackTokenSecretRef")
+        if ref:
+            kubectl("create", "secret", "generic", ref["name"], "-n", namespace,
+                    f"--from-literal={ref['key']}={secrets.token_hex(24)}")  # fmt: skip
     for doc in yaml.safe_load_all(path.read_text()):
         if doc:
             doc["metadata"]["namespace"] = namespace

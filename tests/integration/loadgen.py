@@ -7,15 +7,20 @@
 
 A pacing thread sends ``rate_per_s`` ``/predict`` requests per second (one iris row each; another
 bento: ``rows``, ``path`` and ``body``, e.g. one churn customer's named fields to ``/classify``) to
-the stable or the canary server, split by the current canary ``weight`` the way a router would. The
+the stable or the canary track, split by the current canary ``weight`` the way a router would; a
+track may have several servers (replicas), which take its requests in turn. The
 split is deterministic (a smooth weighted round robin: at 20 % exactly every fifth request goes to
 the canary), so a few seconds of traffic already carry the share the analysis expects - a random
 split would make small analysis windows flaky. The rows are drawn at random (seeded) independently
 of the track, so neither track gets a fixed, biased subset of the data (with rows in a fixed order
 the canary at 20 % would see the same 30 rows over and over). After each prediction it posts the
 true iris label to ``/feedback`` under the prediction's request id (with the bearer token), which
-is how ground truth reaches the accuracy figures; ``feedback_every`` sends the label to another
-server than the one that predicted (a label reaching any pod counts).
+is how ground truth reaches the accuracy figures. ``feedback_urls`` sends each label to one of those
+servers other than the one that predicted (a label reaching any pod of the deployment counts); as a
+prediction reaches the shared log ~0.1 s after its answer, such labels want ``feedback_delay_s``:
+then a thread of its own sends each label that long after its prediction.
+``hold_labels(True)`` keeps the labels instead (bounded, :meth:`held_labels`), as ground truth that
+arrives hours later: the caller delivers them later, through ``/feedback`` or a bulk import.
 
 Requests run on a small worker pool, so a slow canary (injected latency) does not slow the stable
 track's traffic down. It is bounded by time (``max_seconds``) and by count (``max_requests``) and
@@ -28,7 +33,7 @@ from __future__ import annotations
 import random
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -62,6 +67,25 @@ def iris_rows() -> list[LabelledRow]:
 
 
 @dataclass(frozen=True)
+class HeldLabel:
+    """The true label of a prediction, kept back to be delivered later."""
+
+    track: str
+    url: str  # the server that predicted
+    request_id: str
+    label: str
+
+
+MAX_HELD_LABELS = 50_000
+
+
+def _urls(value: str | Sequence[str] | None) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    return (value,) if isinstance(value, str) else tuple(value)
+
+
+@dataclass(frozen=True)
 class LoadStats:
     """Counts so far. Keys of the counters: ``stable`` / ``canary`` (feedback: outcome)."""
 
@@ -83,14 +107,15 @@ class LoadGenerator:
     def __init__(
         self,
         *,
-        stable_url: str,
-        canary_url: str | None,
+        stable_url: str | Sequence[str],
+        canary_url: str | Sequence[str] | None,
         rate_per_s: float = 20.0,
         max_seconds: float = 120.0,
         max_requests: int = 10_000,
         feedback: bool = True,
         feedback_token: str | None = None,
-        feedback_urls: dict[str, list[str]] | None = None,
+        feedback_urls: Sequence[str] | None = None,
+        feedback_delay_s: float = 0.0,
         workers: int = 8,
         max_in_flight: int = 32,
         seed: int = 0,
@@ -100,8 +125,11 @@ class LoadGenerator:
     ) -> None:
         if rate_per_s <= 0 or max_seconds <= 0 or max_requests <= 0:
             raise ValueError("rate_per_s, max_seconds and max_requests must be positive")
-        self.stable_url = stable_url
-        self._canary_url = canary_url
+        self._stable_urls = _urls(stable_url)
+        self._canary_urls = _urls(canary_url)
+        if not self._stable_urls:
+            raise ValueError("the stable track needs at least one server")
+        self._turn = {"stable": 0, "canary": 0}
         self.rate_per_s = rate_per_s
         self.max_seconds = max_seconds
         self.max_requests = max_requests
@@ -109,9 +137,13 @@ class LoadGenerator:
         self.feedback_headers = (
             {} if feedback_token is None else {"Authorization": f"Bearer {feedback_token}"}
         )
-        # Per track, the servers labels go to, in turn (default: the server that predicted).
-        self.feedback_urls = feedback_urls or {}
+        # The servers labels go to, in turn, never the one that predicted (default: that one).
+        self.feedback_urls = tuple(feedback_urls or ())
         self._feedback_turn = 0
+        self._hold = False
+        self._held: list[HeldLabel] = []
+        self.feedback_delay_s = feedback_delay_s
+        self._due: deque[tuple[float, HeldLabel]] = deque()  # labels to send once due, in order
         self.max_in_flight = max_in_flight
         self._rows = list(rows) if rows is not None else iris_rows()
         self.path, self.body = path, body
@@ -126,6 +158,7 @@ class LoadGenerator:
         self._counts: dict[str, Counter] = {k: Counter() for k in ("sent", "ok", "5xx", "failed", "feedback")}
         self._dropped = 0
         self._thread = threading.Thread(target=self._pace, name="loadgen-pacer", daemon=True)
+        self._sender = threading.Thread(target=self._send_due, name="loadgen-labels", daemon=True)
 
     # --- control ------------------------------------------------------------------------------
 
@@ -140,23 +173,45 @@ class LoadGenerator:
         self._weight = int(weight)
 
     @property
-    def canary_url(self) -> str | None:
-        return self._canary_url
+    def stable_urls(self) -> tuple[str, ...]:
+        return self._stable_urls
 
-    def set_canary_url(self, url: str | None) -> None:
-        """Point the canary share at another server (e.g. a canary that turned slow)."""
-        self._canary_url = url
+    @property
+    def canary_url(self) -> str | None:
+        return self._canary_urls[0] if self._canary_urls else None
+
+    def set_canary_url(self, url: str | Sequence[str] | None) -> None:
+        """Point the canary share at other servers (e.g. a canary that turned slow)."""
+        self._canary_urls = _urls(url)
+
+    def set_stable_urls(self, urls: str | Sequence[str]) -> None:
+        """Point the stable share at other servers (the stable track now runs another version)."""
+        if not _urls(urls):
+            raise ValueError("the stable track needs at least one server")
+        self._stable_urls = _urls(urls)
+
+    def hold_labels(self, hold: bool = True) -> None:
+        """Keep the labels of new predictions (late ground truth) instead of sending them."""
+        self._hold = hold
+
+    def held_labels(self) -> list[HeldLabel]:
+        """The labels kept so far (at most ``MAX_HELD_LABELS``; later ones are not kept)."""
+        with self._lock:
+            return list(self._held)
 
     def start(self) -> LoadGenerator:
         self._started = time.monotonic()
         self._thread.start()
+        if self.feedback_delay_s > 0:
+            self._sender.start()
         return self
 
     def stop(self, *, timeout_s: float = 15.0) -> None:
         """Stop sending; wait (bounded) for requests in flight; close the clients."""
         self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=timeout_s)
+        for thread in (self._thread, self._sender):
+            if thread.is_alive():
+                thread.join(timeout=timeout_s)
         self._pool.shutdown(wait=True, cancel_futures=True)
         for client in self._clients:
             client.close()
@@ -198,9 +253,9 @@ class LoadGenerator:
             if credit >= 100:
                 credit -= 100
                 track = "canary"
-            url = self._canary_url if track == "canary" else self.stable_url
+            url = self._next_url(track)
             if url is None:
-                track, url = "stable", self.stable_url
+                track, url = "stable", self._next_url("stable")
             with self._lock:
                 if self._in_flight >= self.max_in_flight:
                     self._dropped += 1
@@ -208,6 +263,14 @@ class LoadGenerator:
                 self._in_flight += 1
             self._count("sent", track)  # counted where it is routed, not when a worker picks it up
             self._pool.submit(self._one, track, url, self._rng.choice(self._rows))
+
+    def _next_url(self, track: str) -> str | None:
+        """The track's servers take its requests in turn (a Service spreading them over pods)."""
+        urls = self._canary_urls if track == "canary" else self._stable_urls
+        if not urls:
+            return None
+        self._turn[track] += 1
+        return urls[self._turn[track] % len(urls)]
 
     def _client(self) -> httpx.Client:
         client = getattr(self._local, "client", None)
@@ -237,14 +300,42 @@ class LoadGenerator:
                 self._count("failed", track)
                 return
             self._count("ok", track)
-            if self.feedback and not self._stop.is_set():
-                self._label(client, track, url, response.json()["request_id"], row.label)
+            request_id = response.json()["request_id"]
+            if self._hold:
+                self._keep(HeldLabel(track, url, request_id, row.label))
+            elif self.feedback and self.feedback_delay_s > 0:
+                self._later(HeldLabel(track, url, request_id, row.label))
+            elif self.feedback and not self._stop.is_set():
+                self._label(client, track, url, request_id, row.label)
         finally:
             with self._lock:
                 self._in_flight -= 1
 
+    def _keep(self, held: HeldLabel) -> None:
+        with self._lock:
+            if len(self._held) < MAX_HELD_LABELS:
+                self._held.append(held)
+
+    def _later(self, held: HeldLabel) -> None:
+        with self._lock:
+            if len(self._due) < MAX_HELD_LABELS:
+                self._due.append((time.monotonic() + self.feedback_delay_s, held))
+            else:
+                self._counts["feedback"]["not_sent"] += 1
+
+    def _send_due(self) -> None:
+        """Send each delayed label once due (the delay is constant: the queue is in due order)."""
+        with httpx.Client(timeout=REQUEST_TIMEOUT_S, trust_env=False) as client:
+            while not self._stop.wait(timeout=0.05):
+                while not self._stop.is_set():
+                    with self._lock:
+                        if not self._due or self._due[0][0] > time.monotonic():
+                            break
+                        _, held = self._due.popleft()
+                    self._label(client, held.track, held.url, held.request_id, held.label)
+
     def _label(self, client: httpx.Client, track: str, url: str, request_id: str, label: str) -> None:
-        others = self.feedback_urls.get(track) or [url]
+        others = [u for u in self.feedback_urls if u != url] or [url]
         with self._lock:
             self._feedback_turn += 1
             target = others[self._feedback_turn % len(others)]

@@ -2,10 +2,17 @@
 
 :class:`RolloutLoop` is what the controller does for one ``ModelDeployment`` on every tick -
 observe, ``rollout.machine.decide``, apply the weight, store the status - with the cluster replaced:
-both tracks are reported ready, the stable track on ``stable_version`` (set it once the stable
-"Deployment" really runs the candidate), and the weight the load generator applies as settled. The
-analysis is the operator's own (``rollout.analysis.run`` through ``PrometheusProvider``), so the
-verdicts come from real Prometheus queries against real servers. Every wait is bounded.
+both tracks are reported ready, the stable track on ``stable_version``, and the weight the load
+generator applies as settled. The analyses are the operator's own (``rollout.analysis.run`` for the
+canary, ``rollout.analysis.run_bake`` for the bake after a promotion, both through
+``PrometheusProvider``), so the verdicts come from real Prometheus queries against real servers.
+Every wait is bounded.
+
+What the stable track runs: set ``stable_version`` once the stable "Deployment" really runs the
+candidate, or give ``stable_pods`` (version -> the URLs of ready servers of that version on the
+stable track): then each decision's stable model is rolled out at once - the load generator's stable
+share goes to those servers and the stable track is reported on that version - as on promotion
+(the candidate) and on a bake's rollback (the previous version, kept ready to come back).
 
 Moved here from ``test_canary_rollout.py`` so ``tests/bench/bench_canary.py`` and ``bentos/demo.py``
 drive the same loop.
@@ -14,9 +21,10 @@ drive the same loop.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import UTC, datetime
 
+from modelrollout.api.events import Event
 from modelrollout.api.spec import ModelDeploymentSpec
 from modelrollout.api.status import CheckResult, ModelDeploymentStatus
 from modelrollout.metrics.prometheus import PrometheusProvider
@@ -45,6 +53,7 @@ class RolloutLoop:
         stable_version: str = "v1",
         stable_image: str = "reg/iris:v1",
         name: str = NAME,
+        stable_pods: Mapping[str, Sequence[str]] | None = None,
     ) -> None:
         self.spec = spec
         self.name = name  # the ModelDeployment's name: its series' modelrollout_deployment label
@@ -55,11 +64,15 @@ class RolloutLoop:
         )
         # What the stable process runs (a cluster would show it in the pods' labels).
         self.stable_version = stable_version
+        self.stable_pods = dict(stable_pods or {})
         self.decisions: list[Decision] = []
         self.analyses: list[list[CheckResult]] = []
-        self.events: list[str] = []
+        self.bake_analyses: list[list[CheckResult]] = []
+        self.events: list[str] = []  # reasons, in order
+        self.event_log: list[Event] = []  # the events themselves (type, reason, message)
+        self.stable_changes: list[tuple[str, str]] = []  # (from, to) versions of the stable track
 
-    def analyze(self) -> list[CheckResult]:
+    def analyze(self, only: Collection[str] | None = None) -> list[CheckResult]:
         results = analysis.run(
             self.spec.rollout.analysis,
             self.provider,
@@ -68,8 +81,23 @@ class RolloutLoop:
             canary_version=self.spec.model.version,
             stable_version=self.status.stable_version,
             now=datetime.now(UTC),
+            only=only,
         )
         self.analyses.append(results)
+        return results
+
+    def analyze_bake(self, **_: object) -> list[CheckResult]:
+        """The bake's checks against the promoted version (the spec's), as the operator runs them."""
+        results = analysis.run_bake(
+            self.spec.rollout.bake,
+            self.provider,
+            analysis=self.spec.rollout.analysis,
+            namespace=NAMESPACE,
+            name=self.name,
+            version=self.spec.model.version,
+            now=datetime.now(UTC),
+        )
+        self.bake_analyses.append(results)
         return results
 
     def tick(self) -> Decision:
@@ -81,13 +109,29 @@ class RolloutLoop:
             observed_weight=self.load.weight,
         )
         d = decide(
-            self.spec, self.status, cluster, requests=Requests(), analyze=self.analyze, now=datetime.now(UTC)
+            self.spec,
+            self.status,
+            cluster,
+            requests=Requests(),
+            analyze=self.analyze,
+            analyze_bake=self.analyze_bake,
+            now=datetime.now(UTC),
         )
         self.load.set_weight(d.weight)
+        self._roll_out_stable(d.stable_model.version)
         self.status = self.status.model_copy(update=d.status_fields())
         self.decisions.append(d)
         self.events += [e.reason for e in d.events]
+        self.event_log += d.events
         return d
+
+    def _roll_out_stable(self, version: str) -> None:
+        """With ``stable_pods``: the stable track runs what the decision says, at once."""
+        if version == self.stable_version or version not in self.stable_pods:
+            return
+        self.load.set_stable_urls(self.stable_pods[version])
+        self.stable_changes.append((self.stable_version, version))
+        self.stable_version = version
 
     def run_until(
         self, done: Callable[[RolloutLoop], bool], *, timeout_s: float = DEFAULT_TIMEOUT_S
@@ -119,3 +163,8 @@ class RolloutLoop:
 
 def finished(loop: RolloutLoop) -> bool:
     return loop.phase is not None and loop.phase not in ACTIVE
+
+
+def ended(loop: RolloutLoop) -> bool:
+    """Nothing in progress any more: neither the canary nor the bake after its promotion."""
+    return finished(loop) and loop.phase != "Baking"

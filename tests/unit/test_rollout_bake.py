@@ -185,6 +185,18 @@ def test_abort_during_the_bake_rolls_back_and_promote_ends_it():
     assert d2.status.handled_requests.results[-1].outcome == "Accepted"
 
 
+def test_removing_the_bake_from_the_spec_ends_it_and_keeps_the_promoted_version():
+    d = promoted()
+    d.spec = spec(bake=None)
+    assert d.spec.rollout.bake is None
+    d.tick(300)
+    assert d.rollout.phase == "Succeeded" and d.status.stable_version == "2.0.0"
+    assert d.rollout.message == "bake removed from the spec" and not d.decision.rolled_back
+    assert d.events[-1][:2] == ("Normal", R.BAKED) and d.bake_calls == 0
+    d.tick(300)  # and it stays so
+    assert d.rollout.phase == "Succeeded" and d.decision.stable_model.version == "2.0.0"
+
+
 def test_a_new_version_during_the_bake_supersedes_it_and_rolls_out_from_the_baked_one():
     d = promoted()
     d.spec = spec("3.0.0")

@@ -10,7 +10,8 @@ stable version keeps being judged against the requirements (`spec.rollout.bake`)
 - Inconclusive analyses (too few labels yet) and provider errors wait; neither rolls back.
 - At `bake.until` the bake ends: Succeeded, with a Warning event if its latest analysis was not
   a pass (the labels did not decide; nothing is rolled back without evidence).
-- Requests: abort rolls back now; promote ends the bake now (the version is accepted).
+- Requests: abort rolls back now; promote ends the bake now (the version is accepted), as does
+  removing `spec.rollout.bake`.
 """
 
 from __future__ import annotations
@@ -51,7 +52,9 @@ def step(ctx: Ctx, analyze: Analyze) -> Decision:
     if request == "promote":
         return _finish(ctx, verdict_note="bake ended by request")
     bake, b = ctx.spec.rollout.bake, ctx.rollout.bake
-    assert bake is not None and b is not None
+    if bake is None:  # the spec stopped asking for a bake: it ends; nothing rolls back without evidence
+        return _finish(ctx, verdict_note="bake removed from the spec")
+    assert b is not None  # set when the bake started
     interval = parse_duration(bake.interval)
     since = elapsed(b.last_analysis_at or b.started_at, ctx.now)
     if since >= interval:
