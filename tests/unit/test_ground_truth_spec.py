@@ -42,9 +42,22 @@ def test_without_ground_truth_no_token_is_rendered_so_feedback_stays_disabled():
     assert not {k for k in env if "FEEDBACK" in k or "GROUND_TRUTH" in k}
 
 
-def test_sqlite_ground_truth_store_is_a_path():
-    env = env_of({"groundTruth": {"store": {"type": "sqlite", "path": "/data/log.sqlite"}}})
+def test_sqlite_ground_truth_store_is_a_path_on_a_volume_every_pod_mounts():
+    truth = {"store": {"type": "sqlite", "path": "/data/log.sqlite"}, "volumeClaimName": "shared-log"}
+    env = env_of({"groundTruth": truth})
     assert env["MODELROLLOUT_GROUND_TRUTH_DSN"]["value"] == "sqlite:////data/log.sqlite"
+    m = md({"groundTruth": truth})
+    spec = R.deployment(m, model=m.spec.model, track="stable", replicas=2)["spec"]["template"]["spec"]
+    assert {"name": "data", "persistentVolumeClaim": {"claimName": "shared-log"}} in spec["volumes"]
+    assert {"name": "data", "mountPath": "/data"} in spec["containers"][0]["volumeMounts"]
+
+
+def test_a_sqlite_log_without_a_shared_volume_is_refused_by_schema_and_operator():
+    spec = {"model": MODEL, "groundTruth": {"store": {"type": "sqlite", "path": "/data/log.sqlite"}}}
+    _, errors = validate(model_deployment(spec))
+    assert any("needs a volume every serving pod shares" in e for e in errors), errors
+    with pytest.raises(SpecError, match="volume every serving pod shares"):
+        parse_spec(spec)
 
 
 CLASS_CHECK = {

@@ -329,3 +329,9 @@ def test_promoting_a_paused_rollout_one_step_keeps_it_paused_at_the_next_step():
     assert d.status.rollout.step == 1
     d.tick()
     assert d.phase == "Paused"  # spec.rollout.paused still holds it
+
+
+@pytest.mark.parametrize("phase", ["rolled-back", "succeeded", "failed"])
+def test_a_finished_rollout_reports_no_traffic_on_the_canary(phase):
+    d = PHASES[phase]()
+    assert d.status.rollout.desired_weight == 0 and d.status.rollout.observed_weight == 0

@@ -12,7 +12,7 @@ from typing import Annotated
 
 from pydantic import Field
 
-from modelrollout.api.base import ApiModel, Duration
+from modelrollout.api.base import ApiModel, Duration, ObjectName
 from modelrollout.api.batch import PredictionStore
 from modelrollout.api.checks import SecretKeySelector
 
@@ -33,6 +33,11 @@ class GroundTruth(ApiModel):
         default=None,
         description="Secret key holding the bearer token /feedback requires. Without it, /feedback "
         "is disabled (403): nobody who merely reaches the service can decide the accuracy.",
+    )
+    volume_claim_name: ObjectName | None = Field(
+        default=None,
+        description="PVC mounted at /data in the serving pods (when spec.batch names none) for a SQLite "
+        "log every pod shares (ReadWriteMany when the pods run on several nodes; else PostgreSQL).",
     )
     positive_class: Annotated[str, Field(min_length=1, max_length=256)] | None = Field(
         default=None,

@@ -17,6 +17,10 @@ from modelrollout.api.serving import ModelRef, Serving
 Mode = Literal["online", "batch", "hybrid"]
 CLASS_TEMPLATES = ("precision", "recall", "false-positive-rate")
 CLASS_TEMPLATES_CEL = "[" + ", ".join(f"'{t}'" for t in CLASS_TEMPLATES) + "]"
+SQLITE_LOG_NEEDS_VOLUME = (
+    "a SQLite groundTruth.store needs a volume every serving pod shares: groundTruth.volumeClaimName "
+    "(or spec.batch.volumeClaimName); else each pod's log would be lost"
+)
 NEEDS_POSITIVE_CLASS = "precision, recall and false-positive-rate checks need spec.groundTruth.positiveClass"
 
 
@@ -51,6 +55,12 @@ class ModelDeploymentSpec(ApiModel):
                     "(has(self.groundTruth) && has(self.groundTruth.positiveClass))",
                     "message": NEEDS_POSITIVE_CLASS,
                 },
+                {
+                    "rule": "!has(self.groundTruth) || !has(self.groundTruth.store) || "
+                    "self.groundTruth.store.type != 'sqlite' || has(self.groundTruth.volumeClaimName) || "
+                    "(has(self.batch) && has(self.batch.volumeClaimName))",
+                    "message": SQLITE_LOG_NEEDS_VOLUME,
+                },
             ]
         }
     }
@@ -78,6 +88,12 @@ class ModelDeploymentSpec(ApiModel):
         uses_class = analysis is not None and any(m.template in CLASS_TEMPLATES for m in analysis.metrics)
         if uses_class and (self.ground_truth is None or self.ground_truth.positive_class is None):
             raise ValueError(NEEDS_POSITIVE_CLASS)
+        truth = self.ground_truth
+        if truth is not None and truth.store is not None and truth.store.type == "sqlite":
+            if truth.volume_claim_name is None and (
+                self.batch is None or self.batch.volume_claim_name is None
+            ):
+                raise ValueError(SQLITE_LOG_NEEDS_VOLUME)
         return self
 
 

@@ -24,9 +24,18 @@ def _meta(md: ModelDeployment, name: str, labels: dict[str, str]) -> dict[str, A
     }
 
 
+def data_claim(md: ModelDeployment) -> str | None:
+    """The PVC mounted at /data in the serving pods: the batch volume (the prediction table),
+    else the ground-truth one (a SQLite prediction log the pods share)."""
+    if md.spec.batch is not None and md.spec.batch.volume_claim_name:
+        return md.spec.batch.volume_claim_name
+    truth = md.spec.ground_truth
+    return truth.volume_claim_name if truth is not None else None
+
+
 def serving_container(md: ModelDeployment, model: ModelRef, track: L.Track) -> dict[str, Any]:
     serving = md.spec.serving
-    _, mounts = pod.volumes(md.spec.batch.volume_claim_name if md.spec.batch else None)
+    _, mounts = pod.volumes(data_claim(md))
     http = {"path": "/readyz", "port": HTTP_PORT_NAME}
     return {
         "name": "model",
@@ -63,7 +72,7 @@ def deployment(
 ) -> dict[str, Any]:
     """The Deployment of one track. `replicas=None` leaves the count to the HPA."""
     labels = L.track_labels(md.name, model.name, track, model.version)
-    volumes, _ = pod.volumes(md.spec.batch.volume_claim_name if md.spec.batch else None)
+    volumes, _ = pod.volumes(data_claim(md))
     spec: dict[str, Any] = {
         "selector": {"matchLabels": L.selector(md.name, track)},
         "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},

@@ -89,7 +89,9 @@ def roll_back(ctx: Ctx, *, reason: str, message: str) -> Decision:
         image=r.from_image or baked.image,
         image_pull_policy=baked.image_pull_policy,
     )
-    ctx.update(phase="RolledBack", message=message, finished_at=ts(ctx.now), desired_weight=0)
+    ctx.update(
+        phase="RolledBack", message=message, finished_at=ts(ctx.now), desired_weight=0, observed_weight=0
+    )
     ctx.rejected = identity(baked)
     ctx.stable = previous
     ctx.flags["rolled_back"] = True

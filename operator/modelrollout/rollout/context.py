@@ -113,6 +113,7 @@ def rollback(ctx: Ctx, *, phase: RolloutPhase, reason: str, message: str) -> Dec
     r = ctx.update(
         phase=phase,
         desired_weight=0,
+        observed_weight=0,  # a finished rollout sends the canary nothing
         message=message,
         finished_at=ts(ctx.now),
         scale_down_at=ts(ctx.now + timedelta(seconds=delay)),

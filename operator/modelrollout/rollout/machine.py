@@ -196,6 +196,7 @@ def _promote(ctx: Ctx, cluster: Cluster) -> Decision:
         ctx.update(
             phase="Succeeded",
             desired_weight=0,
+            observed_weight=0,  # a finished rollout sends the canary nothing
             finished_at=ts(ctx.now),
             scale_down_at=ts(ctx.now + timedelta(seconds=delay)),
             message=f"{ctx.candidate.version} promoted to stable",
