@@ -89,11 +89,10 @@ class ModelDeploymentSpec(ApiModel):
         if uses_class and (self.ground_truth is None or self.ground_truth.positive_class is None):
             raise ValueError(NEEDS_POSITIVE_CLASS)
         truth = self.ground_truth
-        if truth is not None and truth.store is not None and truth.store.type == "sqlite":
-            if truth.volume_claim_name is None and (
-                self.batch is None or self.batch.volume_claim_name is None
-            ):
-                raise ValueError(SQLITE_LOG_NEEDS_VOLUME)
+        sqlite_log = truth is not None and truth.store is not None and truth.store.type == "sqlite"
+        shared = truth is not None and truth.volume_claim_name is not None
+        if sqlite_log and not shared and (self.batch is None or self.batch.volume_claim_name is None):
+            raise ValueError(SQLITE_LOG_NEEDS_VOLUME)
         return self
 
 
