@@ -1,7 +1,7 @@
 """Ground truth across replicas, stores, forgers and days, with real ``bentoml serve`` processes.
 
-One "deployment" per store kind, for the whole module: two stable pods (v1) and two canary pods
-(v2) of the iris bento in hybrid mode (lookups with feature rows are answered by the model, so
+One "deployment" per store kind, for the whole module: three stable pods (v1) and three canary
+pods (v2) of the iris bento in hybrid mode (lookups with feature rows are answered by the model, so
 they are logged with their keys), all logging to one shared store:
 
 - ``sqlite``: ``MODELROLLOUT_GROUND_TRUTH_DSN`` names a SQLite file (the batch store is another);
@@ -44,6 +44,7 @@ from tests.support.waiting import wait_until
 pytestmark = pytest.mark.integration
 
 PERIOD_S = 0.5
+PODS_PER_TRACK = 3  # the issue's bar: a canary with 3 replicas per track judged on all its labels
 VERSICOLOR_ROW = [6.0, 2.7, 4.2, 1.3]
 FIGURE = "modelrollout_ground_truth_"
 
@@ -81,11 +82,11 @@ def deployment(request, iris_store, tmp_path_factory) -> Iterator[Deployment]:  
             server = stack.enter_context(running_postgres())
             url = server.dsn
             env.update(MODELROLLOUT_STORE_DSN=url)
-        specs = [BentoSpec(iris_store, "v1", env=env)] * 2 + [
+        specs = [BentoSpec(iris_store, "v1", env=env)] * PODS_PER_TRACK + [
             BentoSpec(iris_store, "v2", track="canary", env=env)
-        ] * 2
+        ] * PODS_PER_TRACK
         pods = stack.enter_context(bento_servers(specs, workdir=work))
-        yield Deployment(request.param, url, pods[:2], pods[2:], server)
+        yield Deployment(request.param, url, pods[:PODS_PER_TRACK], pods[PODS_PER_TRACK:], server)
 
 
 # --- helpers -------------------------------------------------------------------------------------
@@ -153,13 +154,16 @@ def test_a_label_sent_to_another_replica_of_another_track_counts_on_every_pod_of
     )
     right = label(deployment.stable[1], request_id, said[0])  # a stable pod takes a canary label
     wrong = label(deployment.canary[1], request_id, other(said[1]), row=1)
+    third = label(deployment.canary[2], request_id, said[2], row=2)  # and the third canary replica
     assert (right.status_code, right.json()["outcome"], right.json()["correct"]) == (200, "accepted", True)
     assert (right.json()["version"], right.json()["track"]) == ("v2", "canary")
     assert (wrong.status_code, wrong.json()["correct"], wrong.json()["predicted"]) == (200, False, said[1])
-    wait_figures(deployment.canary, predictions=before["predictions"] + 3, labelled=before["labelled"] + 2,
-                 correct=before["correct"] + 1)  # fmt: skip
-    after = figures(deployment.canary[0])
-    assert (after["labelled"] - before["labelled"], after["correct"] - before["correct"]) == (2, 1)
+    assert (third.status_code, third.json()["correct"]) == (200, True)
+    wait_figures(deployment.canary, predictions=before["predictions"] + 3, labelled=before["labelled"] + 3,
+                 correct=before["correct"] + 2)  # fmt: skip
+    for pod in deployment.canary:  # one figure per version, whichever replica answered or was told
+        after = figures(pod)
+        assert (after["labelled"] - before["labelled"], after["correct"] - before["correct"]) == (3, 2)
     assert figures(deployment.stable[0])["labelled"] == stable_before["labelled"]  # v1 judged apart
 
 
