@@ -110,6 +110,13 @@ def apply(obj: dict[str, Any] | str, *extra: str) -> str:
     return kubectl("apply", "--server-side", "--field-manager=test-user", *extra, "-f", "-", input=text)
 
 
+def dry_run(obj: dict[str, Any], namespace: str | None):
+    """`kubectl create --dry-run=server --validate=strict` of one object (in `namespace` if given)."""
+    if namespace is not None:
+        obj = {**obj, "metadata": {**obj["metadata"], "namespace": namespace}}
+    return run_kubectl("create", "--dry-run=server", "--validate=strict", "-f", "-", input=json.dumps(obj))
+
+
 def events_for(namespace: str, name: str) -> list[dict[str, Any]]:
     """Events about one object, as `kubectl get events` shows them (core/v1 view)."""
     items = json.loads(kubectl("get", "events", "-n", namespace, "-o", "json"))["items"]

@@ -10,16 +10,18 @@ import json
 
 import pytest
 
-from tests.cluster.conftest import TEMPLATE_CRD_NAMES, apply, events_for, kubectl, run_kubectl, wait_until
+from tests.cluster.conftest import (
+    TEMPLATE_CRD_NAMES,
+    apply,
+    dry_run,
+    events_for,
+    kubectl,
+    run_kubectl,
+    wait_until,
+)
 from tests.cluster.test_operator import V1, model_deployment, ready, status
 from tests.support.crdschema import analysis_template
 from tests.unit.test_template_schema import BAD, GOOD
-
-
-def dry_run(obj: dict, namespace: str | None):
-    if namespace is not None:
-        obj = {**obj, "metadata": {**obj["metadata"], "namespace": namespace}}
-    return run_kubectl("create", "--dry-run=server", "--validate=strict", "-f", "-", input=json.dumps(obj))
 
 
 @pytest.mark.parametrize(

@@ -17,6 +17,7 @@ from modelrollout.api.cron import (
     TIME_ZONE_PATTERN,
     check_schedule,
     check_time_zone,
+    iana_time_zones,
 )
 
 GOOD_DURATIONS = {"1s": 1, "30s": 30, "1m30s": 90, "2h": 7200, "1h2m3s": 3723, "1500ms": 1.5, "90s": 90}
@@ -145,8 +146,18 @@ def test_iana_time_zones_are_accepted(zone):
     [("Mars/Olympus", True), ("Europe/Berlinn", True), ("Local", True), ("-x", False), ("a b", False)],
 )
 def test_unknown_time_zones_are_refused(zone, shape_ok):
-    """The CRD checks the shape (as the API server's CronJob validation does) and refuses
-    Local; only the operator can look the name up."""
+    """The operator's own look-up (behind the CRD's list of IANA names)."""
     assert bool(re.fullmatch(TIME_ZONE_PATTERN, zone)) == shape_ok
     with pytest.raises(ValueError, match="IANA"):
         check_time_zone(zone)
+
+
+def test_the_crds_time_zone_list_is_sorted_and_every_name_in_it_is_a_zone():
+    """The CRD refuses every name not in time_zones.txt; each name in it must load (as the API
+    server's time.LoadLocation loads it for the CronJob), and the shape check must take it."""
+    zones = iana_time_zones()
+    assert list(zones) == sorted(set(zones)) and len(zones) > 500
+    assert {"UTC", "Europe/Berlin", "America/Argentina/Buenos_Aires", "Etc/GMT+5"} <= set(zones)
+    assert "Local" not in zones and "localtime" not in zones
+    for zone in zones:
+        assert check_time_zone(zone) == zone

@@ -11,8 +11,9 @@ some crons accept, is refused by that parser, so it is refused here too.
 checks each field's shape and the range of every number in it. What a regex cannot see (a range
 whose start is past its end, `5-2`) `check_schedule` finds; the operator runs it when it parses
 the spec, so a bad schedule is a Degraded condition naming the field before any CronJob is
-applied. A time zone must be in the IANA database: the CRD checks its shape (as the API server's
-CronJob validation does); `check_time_zone` looks it up with zoneinfo (the tzdata package).
+applied. A time zone must be in the IANA database: the CRD refuses any name not in
+`time_zones.txt` (a committed copy of the database's zone names, so the generated CRD does not
+change with the installed tzdata); `check_time_zone` also looks it up with zoneinfo.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from __future__ import annotations
 import re
 import zoneinfo
 from dataclasses import dataclass
+from functools import cache
+from importlib import resources
 from typing import Annotated
 
 from pydantic import AfterValidator, Field
@@ -142,20 +145,26 @@ Schedule = Annotated[
     AfterValidator(check_schedule),
 ]
 
+
+@cache
+def iana_time_zones() -> tuple[str, ...]:
+    """The zone names the CRD accepts (time_zones.txt beside this module)."""
+    text = resources.files(__package__).joinpath("time_zones.txt").read_text(encoding="utf-8")
+    return tuple(line for line in text.splitlines() if line and not line.startswith("#"))
+
+
+def _time_zone_rule(schema: dict) -> None:
+    names = ", ".join(f"'{name}'" for name in iana_time_zones())
+    schema["x-kubernetes-validations"] = [
+        {
+            "rule": f"self in [{names}]",
+            "message": "timeZone must be an IANA time zone (e.g. Europe/Berlin, UTC)",
+        }
+    ]
+
+
 TimeZone = Annotated[
     str,
-    Field(
-        min_length=1,
-        max_length=64,
-        json_schema_extra={
-            "pattern": TIME_ZONE_PATTERN,
-            "x-kubernetes-validations": [
-                {
-                    "rule": "!self.matches('^(?i)local$')",
-                    "message": "timeZone must be an IANA time zone (e.g. Europe/Berlin), not Local",
-                }
-            ],
-        },
-    ),
+    Field(min_length=1, max_length=64, json_schema_extra=_time_zone_rule),
     AfterValidator(check_time_zone),
 ]
