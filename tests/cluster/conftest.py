@@ -194,6 +194,20 @@ def namespace_factory(crd) -> Iterator[Callable[[], str]]:
     for ns in created:
         _strip_finalizers(ns)
         kubectl("delete", "namespace", ns, "--wait=false")
+    LEFT_BEHIND.extend(created)
+
+
+# Namespaces a test deleted: an operator still running then may have put its finalizer back on a
+# ModelDeployment, which would hold the namespace in Terminating for ever once it stops.
+LEFT_BEHIND: list[str] = []
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_namespace_stuck_terminating() -> Iterator[None]:
+    yield
+    for ns in LEFT_BEHIND:
+        if run_kubectl("get", "namespace", ns).returncode == 0:
+            _strip_finalizers(ns)
 
 
 def _strip_finalizers(namespace: str) -> None:
