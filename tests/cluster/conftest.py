@@ -207,6 +207,7 @@ def _no_namespace_stuck_terminating() -> Iterator[None]:
     yield
     for ns in LEFT_BEHIND:
         if run_kubectl("get", "namespace", ns).returncode == 0:
+            run_kubectl("delete", "mdep", "--all", "-n", ns, "--wait=false")
             _strip_finalizers(ns)
 
 
