@@ -68,8 +68,11 @@ def test_every_malformed_spec_of_the_unit_tier_is_refused_naming_the_field(spec,
 
 @pytest.mark.parametrize("name", ["1iris", "iris.v2", "a" * 46])
 def test_names_children_could_not_carry_are_refused(name, namespace):
+    """The refusal names the field as the API server's own rules do (`metadata.name: Invalid
+    value: ...`), not `<nil>:` as a root rule without a fieldPath reports it."""
     result = dry_run(model_deployment(VALID, name=name), namespace)
-    assert result.returncode != 0 and "metadata.name" in result.stderr, result.stderr
+    assert result.returncode != 0 and "metadata.name: Invalid value" in result.stderr, result.stderr
+    assert "<nil>" not in result.stderr, result.stderr
 
 
 def test_longest_name_is_accepted(namespace):

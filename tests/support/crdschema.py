@@ -51,7 +51,9 @@ def _strict(schema: Any) -> Any:
         return [_strict(s) for s in schema]
     if not isinstance(schema, dict):
         return schema
-    out = {k: _strict(v) for k, v in schema.items()}
+    out = {k: (v if k == "properties" else _strict(v)) for k, v in schema.items()}
+    if "properties" in out:  # metadata is ObjectMeta: the API server checks it, never the schema
+        out["properties"] = {k: v if k == "metadata" else _strict(v) for k, v in out["properties"].items()}
     if (
         "properties" in out
         and "additionalProperties" not in out

@@ -82,5 +82,8 @@ def test_unreachable_prometheus_is_a_clear_error():
     with socket.socket() as sock:  # a port nothing listens on
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    with pytest.raises(AdvisorError, match="Prometheus query failed: .*unreachable: ConnectionError"):
+    with pytest.raises(
+        AdvisorError,
+        match=r"Prometheus query failed: .*unreachable: .*Connection refused \(ConnectionError\)",
+    ):
         read_live(f"http://127.0.0.1:{port}", deployment="d", namespace="n", timeout_seconds=2)

@@ -221,6 +221,19 @@ def test_the_status_view_names_where_each_check_came_from():
     assert "Waiting: ModelAnalysisTemplate slo not found" in text
 
 
+def test_the_status_view_counts_analysis_runs_not_checks():
+    """One run whose two checks erred is one error run (what errorLimit counts): the line must
+    not read as a count of checks (it said `Checks: ... 1 errors` above two checks in error)."""
+    checks = [
+        {"metric": m, "verdict": "error", "message": "Prometheus at p unreachable", "time": "t"}
+        for m in ("p99", "errors")
+    ]
+    counts = {"passes": 0, "failures": 0, "errors": 1, "inconclusives": 0}
+    text = V.render_status(body(rollout={**ROLLING, "checks": checks, "counts": counts}), now=NOW)
+    assert "Analysis runs: 0 passed, 0 failed, 1 error, 0 inconclusive" in text
+    assert "Checks:" not in text
+
+
 class FakeWatchKube:
     """get() answers the scripted bodies in turn (the last one from then on); each watch() call
     yields the next scripted list of events."""

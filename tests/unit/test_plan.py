@@ -10,7 +10,7 @@ from modelrollout.api.status import ModelDeploymentStatus
 from modelrollout.reconcile.drift import is_subset
 from modelrollout.reconcile.observed import Observed
 from modelrollout.reconcile.plan import plan as plan_serving
-from modelrollout.reconcile.status import deployment_progress, invalid_spec_status
+from modelrollout.reconcile.status import Progress, _stable_message, deployment_progress, invalid_spec_status
 from modelrollout.render import serving as R
 from tests.support.samples import md
 
@@ -235,4 +235,17 @@ def test_status_records_children_so_steady_reconciles_look_up_only_those():
     moving = md({"model": {"name": "iris", "version": "2.0.0", "image": "example.com/iris:2.0.0"}})
     assert "Deployment/iris-canary" in children_to_observe(
         moving, status.model_copy(update={"stable_version": "1.0.0"})
+    )
+
+
+def test_ready_false_while_the_stable_deployment_rolls_says_why():
+    """During a promotion the stable Deployment rolls to the new version while its old pods still
+    serve: Ready is False with '2/2 stable replicas ready' alone, a contradiction to an SRE."""
+    rolling = _stable_message(Progress(replicas=2, ready=2, complete=False, failed_message=None))
+    assert rolling.startswith("2/2 stable replicas ready; the stable Deployment is being updated")
+    assert _stable_message(Progress(replicas=2, ready=2, complete=True, failed_message=None)) == (
+        "2/2 stable replicas ready"
+    )
+    assert _stable_message(Progress(replicas=2, ready=1, complete=False, failed_message=None)) == (
+        "1/2 stable replicas ready"
     )

@@ -125,11 +125,13 @@ MD_NAME_RULES = [
     {
         "rule": f"size(self.metadata.name) <= {MAX_NAME_LENGTH}",
         "message": f"metadata.name must be at most {MAX_NAME_LENGTH} characters",
+        "fieldPath": ".metadata.name",
     },
     {
         "rule": f"self.metadata.name.matches('{NAME_PATTERN}')",
         "message": "metadata.name must be a DNS-1035 label (lowercase letters, digits and '-', "
         "starting with a letter): Services are named after it",
+        "fieldPath": ".metadata.name",
     },
 ]
 TEMPLATE_PRINTER_COLUMNS = [
@@ -201,7 +203,11 @@ def openapi_schema(kind: CrdKind = MODEL_DEPLOYMENT) -> dict[str, Any]:
     properties: dict[str, Any] = {
         "apiVersion": {"type": "string"},
         "kind": {"type": "string"},
-        "metadata": {"type": "object"},
+        # a rule's fieldPath must name a field of the schema: the rules on the name report it
+        # as `metadata.name: Invalid value` (without it the API server writes `<nil>:`)
+        "metadata": {"type": "object", "properties": {"name": {"type": "string"}}}
+        if kind.rules
+        else {"type": "object"},
         "spec": model_schema(kind.spec_model),
     }
     if kind.status_model is not None:

@@ -114,8 +114,10 @@ def _rollout_lines(rollout: dict[str, Any]) -> list[str]:
         f"Rollout of {rollout.get('canaryVersion')} (from {rollout.get('fromVersion')}): "
         f"{rollout.get('phase')}, step {rollout.get('step', 0) + 1}, weight desired "
         f"{rollout.get('desiredWeight', 0)}% / observed {rollout.get('observedWeight', 0)}%",
-        f"Checks: {counts.get('passes', 0)} passed, {counts.get('failures', 0)} failed, "
-        f"{counts.get('errors', 0)} errors, {counts.get('inconclusives', 0)} inconclusive",
+        # counts are of analysis runs (what failureLimit and errorLimit count), not of checks:
+        # one run with four checks in error is one error
+        f"Analysis runs: {counts.get('passes', 0)} passed, {counts.get('failures', 0)} failed, "
+        f"{_plural(counts.get('errors', 0), 'error')}, {counts.get('inconclusives', 0)} inconclusive",
     ]
     if rollout.get("analysisBlocked"):
         lines.append(f"Waiting: {rollout['analysisBlocked']}")
@@ -152,9 +154,13 @@ def _bake_lines(rollout: dict[str, Any]) -> list[str]:
     c = bake.get("counts", {})
     return [
         f"Bake of {rollout.get('canaryVersion')} until {bake.get('until')}: latest verdict "
-        f"{bake.get('verdict') or '-'}; {c.get('passes', 0)} passed, {c.get('failures', 0)} failed, "
-        f"{c.get('inconclusives', 0)} inconclusive, {c.get('errors', 0)} errors"
+        f"{bake.get('verdict') or '-'}; analysis runs: {c.get('passes', 0)} passed, {c.get('failures', 0)} "
+        f"failed, {c.get('inconclusives', 0)} inconclusive, {_plural(c.get('errors', 0), 'error')}"
     ]
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
 def _source(source: dict[str, Any] | None) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 
 import requests
@@ -47,8 +48,29 @@ class PrometheusProvider:
         except PrometheusApiClientException as exc:
             raise ProviderError(f"Prometheus rejected the query: {str(exc)[:300]}") from exc
         except (requests.RequestException, OSError) as exc:
-            raise ProviderError(f"Prometheus at {self.address} unreachable: {type(exc).__name__}") from exc
+            raise ProviderError(
+                f"Prometheus at {self.address} unreachable: {unreachable_reason(exc)}"
+            ) from exc
         return single_value(result)
+
+
+# urllib3 names the connection before the reason ("HTTPConnection(host='p', port=9090): ...",
+# older versions "<...HTTPConnection object at 0x7f...>: ..."): the address is already in the message,
+# and an object address would make every message (and so every event) differ.
+_CONNECTION_PREFIX = re.compile(r"^(<[^<>]* at 0x[0-9a-fA-F]+>|\w*Connection(Pool)?\([^()]*\)): ")
+
+
+def unreachable_reason(exc: BaseException) -> str:
+    """Why Prometheus could not be reached, as an SRE can act on it: the cause urllib3 gives
+    (`Failed to resolve 'prometheus.monitoring' ([Errno -2] Name or service not known)`,
+    `... [Errno 111] Connection refused`, `Read timed out.`, a certificate error), not only the
+    exception's class. Never the URL: it holds the whole query."""
+    cause = getattr(exc.args[0], "reason", None) if exc.args else None  # MaxRetryError's
+    text = str(cause if isinstance(cause, BaseException) else exc.args[0] if exc.args else "")
+    text = _CONNECTION_PREFIX.sub("", text.strip())
+    if not text or "Max retries exceeded" in text:
+        return type(exc).__name__
+    return f"{text[:200]} ({type(exc).__name__})"
 
 
 def single_value(result: object) -> float | None:

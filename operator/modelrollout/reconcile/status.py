@@ -204,7 +204,12 @@ def serving_status(
 def _stable_message(progress: Progress | None) -> str:
     if progress is None:
         return "no stable pods yet"
-    return f"{progress.ready}/{progress.replicas} stable replicas ready"
+    message = f"{progress.ready}/{progress.replicas} stable replicas ready"
+    if not progress.complete and not progress.failed_message and progress.ready >= progress.replicas:
+        # Ready is False until the stable Deployment has rolled to the spec (e.g. a promotion):
+        # its old pods still serve; say so, or "False ... 2/2 ready" reads as a contradiction
+        message += "; the stable Deployment is being updated (Ready once its new pods are)"
+    return message
 
 
 def with_batch_status(
