@@ -209,6 +209,8 @@ def _no_namespace_stuck_terminating() -> Iterator[None]:
         if run_kubectl("get", "namespace", ns).returncode == 0:
             run_kubectl("delete", "mdep", "--all", "-n", ns, "--wait=false")
             _strip_finalizers(ns)
+            # the fake node is gone by now: nobody would finish a graceful pod deletion
+            run_kubectl("delete", "pods", "--all", "-n", ns, "--grace-period=0", "--force", "--wait=false")
 
 
 def _strip_finalizers(namespace: str) -> None:
