@@ -283,9 +283,11 @@ def test_promote_advances_exactly_one_step():
     assert d.phase == "Progressing" and d.status.rollout.step == 1
     assert d.status.rollout.desired_weight == 50  # the second step's weight, not a promotion
     assert any(reason == R.PROMOTE_REQUESTED and "one step" in msg for reason, msg in d.events)
+    assert d.status.rollout.message == "step 1 promoted by request; moving to 50%"  # not "passed"
     d.tick()
     d.tick(promote="c2@2.0.0#step=2")  # from the last step: promotion
     assert d.phase == "Promoting"
+    assert d.status.rollout.message == "step 2 promoted by request; promoting 2.0.0"
 
 
 def test_a_one_step_promote_made_at_an_earlier_step_is_refused():
@@ -301,6 +303,7 @@ def test_promote_full_skips_every_remaining_step():
     d = progressing()
     d.tick(promote="c1@2.0.0#full")
     assert d.phase == "Promoting" and d.result("promote").outcome == "Accepted"
+    assert d.result("promote").message == "promote of 2.0.0, every remaining step skipped (full)"
 
 
 def test_a_value_from_before_markers_still_promotes_fully():

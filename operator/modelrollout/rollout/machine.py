@@ -132,7 +132,9 @@ def _take(ctx: Ctx, kind: str, *, active_before: bool) -> Q.Request | None:
     )
     if why is None and kind == "promote" and r.phase == "Promoting":
         why = f"{r.canary_version} is already being promoted"
-    what = f"{kind} of {r.canary_version}" + ("" if request.full else f" from step {r.step + 1}")
+    what = f"{kind} of {r.canary_version}" + (
+        ", every remaining step skipped (full)" if request.full else f" from step {r.step + 1}"
+    )
     return request if ctx.answer(request, refused=why, accepted=what) else None
 
 
@@ -146,7 +148,7 @@ def _promote_step(ctx: Ctx) -> Decision:
     ctx.event(
         "Normal", R.PROMOTE_REQUESTED, f"promoting {r.canary_version} one step (from step {r.step + 1})"
     )
-    return _next_step(ctx, effective_steps(ctx.spec.rollout))
+    return _next_step(ctx, effective_steps(ctx.spec.rollout), how="promoted by request")
 
 
 def _start(ctx: Ctx) -> None:
@@ -356,13 +358,15 @@ def _hold(ctx: Ctx, steps: list[Step]) -> Decision:
     return ctx.decision(canary=ctx.candidate, weight=r.desired_weight, size_weight=steps[r.step].weight)
 
 
-def _next_step(ctx: Ctx, steps: list[Step]) -> Decision:
+def _next_step(ctx: Ctx, steps: list[Step], *, how: str = "passed") -> Decision:
+    """The next step, or the promotion after the last; `how` the step ended (for the message)."""
     r = ctx.rollout
     nxt = r.step + 1
     if nxt >= len(steps):
+        ended = f"all {len(steps)} steps passed" if how == "passed" else f"step {r.step + 1} {how}"
         ctx.update(
             phase="Promoting",
-            message=f"all {len(steps)} steps passed; promoting {r.canary_version}",
+            message=f"{ended}; promoting {r.canary_version}",
             last_progress_at=ts(ctx.now),
             stalled_since=None,
         )
@@ -377,7 +381,7 @@ def _next_step(ctx: Ctx, steps: list[Step]) -> Decision:
         last_progress_at=ts(ctx.now),
         stalled_since=ts(ctx.now),  # until the new weight is live on ready pods
         desired_weight=steps[nxt].weight,
-        message=f"step {r.step + 1} passed; moving to {steps[nxt].weight}%",
+        message=f"step {r.step + 1} {how}; moving to {steps[nxt].weight}%",
     )
     return ctx.decision(canary=ctx.candidate, weight=steps[nxt].weight, requeue=0.0)
 
