@@ -234,6 +234,46 @@ def test_the_status_view_counts_analysis_runs_not_checks():
     assert "Checks:" not in text
 
 
+STEPS_SPEC = {
+    "mode": "online",
+    "model": {"name": "iris", "version": "2.0.0", "image": "reg/iris:2"},
+    "rollout": {"steps": [{"setWeight": 10, "pause": "2m"}, {"setWeight": 50, "pause": "5m"}]},
+}
+
+
+@pytest.mark.parametrize(
+    ("started", "analysis", "shown"),
+    [
+        (None, False, "Step 2 of 2: 50%, waiting for the weight to be live on ready canary pods"),
+        ("2026-12-06T11:58:30Z", False, "Step 2 of 2: 50%, pause ends 2026-12-06T12:03:30Z (in 3m30s)"),
+        ("2026-12-06T11:50:00Z", False, "Step 2 of 2: 50%, pause over: moving on"),
+        (
+            "2026-12-06T11:50:00Z",
+            True,
+            "Step 2 of 2: 50%, pause over: moves on once the latest analysis passes",
+        ),
+    ],
+)
+def test_the_status_view_says_when_the_steps_pause_ends(started, analysis, shown):
+    spec = STEPS_SPEC
+    if analysis:
+        checks = [{"name": "p99", "template": "latency-p99", "max": 0.5}]
+        prometheus = {"address": "http://127.0.0.1:9090"}
+        spec = {
+            **spec,
+            "rollout": {**spec["rollout"], "analysis": {"prometheus": prometheus, "metrics": checks}},
+        }
+    md = {**body(rollout={**ROLLING, "stepStartedAt": started}), "spec": spec}
+    lines = V.render_status(md, now=NOW).splitlines()
+    assert lines[lines.index(shown) - 1].startswith("Rollout of 2.0.0 (from 1.0.0): Progressing, step 2")
+
+
+def test_no_step_line_once_the_rollout_is_not_progressing_or_the_spec_does_not_parse():
+    paused = {**body(rollout={**ROLLING, "phase": "Paused"}), "spec": STEPS_SPEC}
+    broken = {**body(rollout=ROLLING), "spec": {**STEPS_SPEC, "mode": "sideways"}}
+    assert all("Step " not in V.render_status(md, now=NOW) for md in (paused, broken))
+
+
 class FakeWatchKube:
     """get() answers the scripted bodies in turn (the last one from then on); each watch() call
     yields the next scripted list of events."""

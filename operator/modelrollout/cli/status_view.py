@@ -4,10 +4,13 @@ and when a watched rollout is over."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from modelrollout.api import yamlio
+from modelrollout.api.spec import SpecError, parse_spec
+from modelrollout.rollout.steps import effective_steps
+from modelrollout.rollout.timing import parse_ts
 
 ACTIVE = ("Progressing", "Paused", "Promoting")
 BAD_PHASES = ("Degraded", "Failed", "RolledBack")
@@ -93,7 +96,7 @@ def render_status(body: dict[str, Any], now: datetime | None = None) -> str:
     if status.get("message"):
         lines.append(f"Message: {status['message']}")
     if status.get("rollout"):
-        lines += _rollout_lines(status["rollout"])
+        lines += _rollout_lines(status["rollout"], step_line(body.get("spec") or {}, status["rollout"], now))
     conditions = status.get("conditions") or []
     if conditions:
         rows = [["CONDITION", "STATUS", "REASON", "MESSAGE"]]
@@ -107,13 +110,14 @@ def render_status(body: dict[str, Any], now: datetime | None = None) -> str:
     return "\n".join(lines)
 
 
-def _rollout_lines(rollout: dict[str, Any]) -> list[str]:
+def _rollout_lines(rollout: dict[str, Any], step: str | None) -> list[str]:
     counts = rollout.get("counts", {})
     lines = [
         "",
         f"Rollout of {rollout.get('canaryVersion')} (from {rollout.get('fromVersion')}): "
         f"{rollout.get('phase')}, step {rollout.get('step', 0) + 1}, weight desired "
         f"{rollout.get('desiredWeight', 0)}% / observed {rollout.get('observedWeight', 0)}%",
+        *([step] if step else []),
         # counts are of analysis runs (what failureLimit and errorLimit count), not of checks:
         # one run with four checks in error is one error
         f"Analysis runs: {counts.get('passes', 0)} passed, {counts.get('failures', 0)} failed, "
@@ -145,6 +149,38 @@ def _rollout_lines(rollout: dict[str, Any]) -> list[str]:
             if c.get("verdict") != "pass" and c.get("message")
         ]
     return lines
+
+
+def step_line(spec: dict[str, Any], rollout: dict[str, Any], now: datetime) -> str | None:
+    """Where a progressing rollout's step stands: its weight and when its pause ends (Argo's
+    status shows the same), or what it waits for once the pause is over."""
+    if rollout.get("phase") != "Progressing":
+        return None
+    try:
+        parsed = parse_spec(spec)
+    except SpecError:
+        return None
+    steps, index = effective_steps(parsed.rollout), rollout.get("step", 0)
+    if index >= len(steps):
+        return None
+    head = f"Step {index + 1} of {len(steps)}: {steps[index].weight}%"
+    started = parse_ts(rollout.get("stepStartedAt"))
+    if started is None:
+        return f"{head}, waiting for the weight to be live on ready canary pods"
+    left = (started - now).total_seconds() + steps[index].pause_seconds
+    if left > 0:
+        ends = (now.replace(microsecond=0) + timedelta(seconds=round(left))).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return f"{head}, pause ends {ends} (in {_seconds(left)})"
+    if parsed.rollout.analysis is None:
+        return f"{head}, pause over: moving on"
+    return f"{head}, pause over: moves on once the latest analysis passes"
+
+
+def _seconds(seconds: float) -> str:
+    seconds = round(seconds)
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return "".join(f"{v}{u}" for v, u in ((hours, "h"), (minutes, "m"), (secs, "s")) if v) or "0s"
 
 
 def _bake_lines(rollout: dict[str, Any]) -> list[str]:
