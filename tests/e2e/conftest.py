@@ -82,7 +82,9 @@ def namespace() -> Iterator[str]:
 @pytest.fixture(scope="session")
 def operator(namespace: str) -> Iterator[subprocess.Popen]:
     """The operator, run locally against the cluster (as the README tells a newcomer to)."""
-    log = open(ROOT / ".pytest_cache" / f"operator-{namespace}.log", "w")  # noqa: SIM115
+    logs = ROOT / ".pytest_cache"  # pytest creates it only at the end of a first session
+    logs.mkdir(exist_ok=True)
+    log = open(logs / f"operator-{namespace}.log", "w")  # noqa: SIM115
     env = {**os.environ, "MODELROLLOUT_RESYNC_SECONDS": "5"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "modelrollout.cli.main", "operator", "-n", namespace, "--liveness", ""],
