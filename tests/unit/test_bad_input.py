@@ -487,7 +487,7 @@ def test_schedules_and_time_zones_a_cronjob_takes_are_accepted(batch):
 
 def test_the_operator_also_looks_an_unknown_time_zone_up():
     """Refused at apply time by the CRD's list of IANA names, and by the operator's own parse
-    (zoneinfo) should an object get past an older CRD: a Degraded condition, nothing applied."""
+    (the same list) should an object get past an older CRD: a Degraded condition, nothing applied."""
     spec = with_("batch", {**BATCH, "timeZone": "Mars/Olympus"}, with_("mode", "batch"))
     with pytest.raises(SpecError, match=r"spec\.batch\.timeZone: .*not in the IANA time zone database"):
         parse_spec(spec)

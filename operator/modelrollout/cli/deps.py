@@ -2,7 +2,7 @@
 
 `pip install modelrollout` is the data plane only (`modelrollout.runtime`, what a bento lists in
 its bentofile.yaml); the operator and this CLI need kopf, the Kubernetes client, the Prometheus
-client, YAML and the time zone database on top: `pip install 'modelrollout[operator]'`. Without
+client and YAML on top: `pip install 'modelrollout[operator]'`. Without
 them every command would fail somewhere deep with a bare ModuleNotFoundError; `main()` checks
 first and names the command that fixes it. The list below is the `operator` extra of
 pyproject.toml (a unit test keeps the two equal).
@@ -21,7 +21,6 @@ OPERATOR_MODULES: dict[str, str] = {
     "kubernetes": "kubernetes",
     "prometheus-api-client": "prometheus_api_client",
     "pyyaml": "yaml",
-    "tzdata": "tzdata",
 }
 
 
