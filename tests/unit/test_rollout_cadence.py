@@ -130,28 +130,23 @@ def test_each_check_is_queried_over_its_own_window():
             return 100.0
 
     s = spec([FAST, SLOW])
-    analysis.run(
-        s.rollout.analysis,
-        Provider(),
-        namespace="ml",
-        name="iris",
-        canary_version="2",
-        stable_version="1",
-        now=T0,
-        only={"slow"},
-    )
+
+    def run_only(check: str) -> None:
+        queries.clear()
+        analysis.run(
+            s.rollout.analysis,
+            Provider(),
+            namespace="ml",
+            name="iris",
+            canary_version="2",
+            stable_version="1",
+            now=T0,
+            only={check},
+        )
+
+    run_only("slow")
     assert queries and all("[5m]" in q for q in queries)  # slow's window, not the 10s interval
-    queries.clear()
-    analysis.run(
-        s.rollout.analysis,
-        Provider(),
-        namespace="ml",
-        name="iris",
-        canary_version="2",
-        stable_version="1",
-        now=T0,
-        only={"fast"},
-    )
+    run_only("fast")
     assert queries and all("[10s]" in q for q in queries)  # window defaults to the check's interval
 
 
